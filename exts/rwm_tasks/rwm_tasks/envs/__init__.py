@@ -1,0 +1,1 @@
+"""Task definitions: layout, reward terms, Isaac Lab configs, executors."""
