@@ -1,0 +1,248 @@
+"""Recurrent ensemble world model of RWM / RWM-U: one shared GRU base, B small heads computed together.
+
+Design (what and why):
+- The GRU base is shared by all heads, so a history window is encoded ONCE for the whole ensemble; the
+  reference re-runs the history through its GRUs for every head. Heads are small per-head MLPs whose weights
+  are stacked in [B, in, out] tensors: one batched matmul per layer for all heads, no Python loop.
+- Inputs are normalised state and action (statistics from training data, see :meth:`fit_normalization`).
+- State mean is a residual on the last input state in normalised space:
+  ``mean_n = s_n + delta_mean + delta_std * out``, where ``delta_*`` are the per-dimension statistics of
+  the one-step change of the normalised state. The head output is therefore unit-scale for every dimension
+  (gravity changes by 1e-3 of its std per step, joint efforts by a third of theirs).
+- Log-std (per head and dimension, normalised-state space) is ``log(delta_std) + soft_clamp(raw, lo, hi)``
+  with ``soft_clamp(x) = lo + softplus((hi - softplus(hi - x)) - lo)`` and per-dimension learnable bounds
+  ``lo``/``hi`` initialised at -5/-4 (the reference's values, here relative to the typical one-step change).
+  The clamp keeps gradients alive at the bounds so the bounds move where the NLL needs them; the trainer adds
+  a small penalty on ``hi - lo`` so they only widen when the data asks for it.
+- Extra outputs per head: contact logits, termination logits and an optional extension (continuous extra
+  quantities rewards need, e.g. Go2's base height; normalised, MSE loss). ``extension_dim`` is 0 for ANYmal D.
+
+Uncertainty definitions (one scalar per env/sample):
+- epistemic ``u = sum_d std_b(mean_n[b, d])``: population standard deviation (ddof 0) over the B heads of
+  the heads' predicted means in normalised state units, summed over state dimensions (0 for B = 1).
+- aleatoric ``sum_d mean_b(std_n[b, d])``: the heads' predicted standard deviations in normalised state
+  units, averaged over heads and summed over state dimensions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .normalizer import Normalizer
+
+
+@dataclass
+class WorldModelConfig:
+    """Sizes of the model. Dimensions come from the robot layout (:meth:`from_layout`); the model itself is
+    layout-agnostic."""
+
+    state_dim: int
+    action_dim: int
+    contact_dim: int = 0
+    termination_dim: int = 1
+    extension_dim: int = 0
+    hidden_dim: int = 256
+    num_layers: int = 2
+    num_heads: int = 5
+    """B; 1 is plain RWM (no epistemic uncertainty)."""
+    head_hidden_dims: tuple[int, ...] = (128,)
+    logstd_min_init: float = -5.0
+    logstd_max_init: float = -4.0
+    norm_floor: float = 1e-2
+    """Floor of the per-dimension std of states, actions and extensions (raw units)."""
+    delta_norm_floor: float = 1e-3
+    """Floor of the std of one-step changes (normalised state units)."""
+
+    @classmethod
+    def from_layout(cls, layout, **overrides) -> WorldModelConfig:
+        """Config with the dimensions of ``layout`` (a :class:`rwm_tasks.envs.layout.RobotLayout`)."""
+        dims = dict(
+            state_dim=layout.state_dim,
+            action_dim=layout.action_dim,
+            contact_dim=layout.contact_dim,
+            termination_dim=layout.termination_dim,
+            extension_dim=layout.extension_dim,
+        )
+        return cls(**{**dims, **overrides})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["head_hidden_dims"] = list(self.head_hidden_dims)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WorldModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown world-model config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "head_hidden_dims" in d:
+            d["head_hidden_dims"] = tuple(int(x) for x in d["head_hidden_dims"])
+        return cls(**d)
+
+
+@dataclass
+class HeadOutput:
+    """Per-head predictions in normalised units; leading dims [B, ...]."""
+
+    mean: Tensor  # [B, ..., S] normalised state
+    logstd: Tensor  # [B, ..., S] log std in normalised state units
+    contact_logits: Tensor  # [B, ..., C]
+    termination_logits: Tensor  # [B, ..., T]
+    extension: Tensor  # [B, ..., X] normalised extension
+
+    @property
+    def std(self) -> Tensor:
+        return self.logstd.exp()
+
+
+def soft_clamp(x: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """Smooth clamp of ``x`` into about [low, high]; identity well inside, gradients reach the bounds."""
+    x = high - F.softplus(high - x)
+    return low + F.softplus(x - low)
+
+
+class EnsembleLinear(nn.Module):
+    """B independent linear layers stored as one weight [B, in, out] (one batched matmul for all heads)."""
+
+    def __init__(self, num_heads: int, in_dim: int, out_dim: int):
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(num_heads, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(num_heads, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Per-head inputs: x [B, n, in] -> [B, n, out] (head b applied to x[b])."""
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def forward_shared(self, x: Tensor) -> Tensor:
+        """One input for every head: x [n, in] -> [B, n, out], as a single [n, in] x [in, B*out] matmul."""
+        num_heads, in_dim, out_dim = self.weight.shape
+        y = x @ self.weight.transpose(0, 1).reshape(in_dim, num_heads * out_dim)
+        return y.view(-1, num_heads, out_dim).transpose(0, 1) + self.bias
+
+
+class EnsembleMLP(nn.Module):
+    """B MLPs with ELU hidden layers evaluated together."""
+
+    def __init__(self, num_heads: int, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int):
+        super().__init__()
+        dims = [in_dim, *hidden_dims, out_dim]
+        self.layers = nn.ModuleList(EnsembleLinear(num_heads, a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: Tensor, shared: bool) -> Tensor:
+        """``shared``: x [n, in] goes to every head; else x [B, n, in], one slice per head. -> [B, n, out]."""
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer.forward_shared(x) if (shared and i == 0) else layer(x)
+            if i < last:
+                x = F.elu(x)
+        return x
+
+
+class EnsembleWorldModel(nn.Module):
+    """Shared GRU base + B heads. All methods with ``_n`` arguments work in normalised units.
+
+    Typical use: :meth:`forward` for teacher-forced one-step predictions of whole sequences,
+    :class:`~rwm_tasks.world_model.stepper.ModelStepper` for imagination, the trainer for the
+    dual-autoregressive forecast (:meth:`encode` + :meth:`predict` / :meth:`predict_per_head`).
+    """
+
+    def __init__(self, config: WorldModelConfig):
+        super().__init__()
+        self.config = c = config
+        s, a = c.state_dim, c.action_dim
+        self.state_norm = Normalizer(s, c.norm_floor)
+        self.action_norm = Normalizer(a, c.norm_floor)
+        self.delta_norm = Normalizer(s, c.delta_norm_floor)
+        self.extension_norm = Normalizer(c.extension_dim, c.norm_floor)
+        self.base = nn.GRU(s + a, c.hidden_dim, c.num_layers, batch_first=True)
+        self._split = [s, s, c.contact_dim, c.termination_dim, c.extension_dim]
+        self.heads = EnsembleMLP(c.num_heads, c.hidden_dim, tuple(c.head_hidden_dims), sum(self._split))
+        self.logstd_min = nn.Parameter(torch.full((s,), float(c.logstd_min_init)))
+        self.logstd_max = nn.Parameter(torch.full((s,), float(c.logstd_max_init)))
+        with torch.no_grad():  # start close to "next = last + mean change": small output layer
+            self.heads.layers[-1].weight.mul_(0.1)
+            self.heads.layers[-1].bias.zero_()
+
+    @property
+    def num_heads(self) -> int:
+        return self.config.num_heads
+
+    # --- normalisation -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def fit_normalization(
+        self, states: Tensor, actions: Tensor, deltas: Tensor, extension: Tensor | None = None
+    ) -> None:
+        """Statistics from training data (raw units): states [T, S], actions [T, A], one-step state changes
+        within episodes ``s[t+1] - s[t]`` [T', S], extension [T, X]."""
+        self.state_norm.fit(states)
+        self.action_norm.fit(actions)
+        self.delta_norm.fit(deltas.to(self.state_norm.std) / self.state_norm.std)
+        if self.config.extension_dim:
+            self.extension_norm.fit(extension)
+
+    def normalize_inputs(self, states: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        return self.state_norm.normalize(states), self.action_norm.normalize(actions)
+
+    # --- building blocks -----------------------------------------------------------------------------------
+    def initial_hidden(self, batch: int) -> Tensor:
+        c = self.config
+        return self.logstd_min.new_zeros(c.num_layers, batch, c.hidden_dim)
+
+    def encode(self, states_n: Tensor, actions_n: Tensor, hidden: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Run the shared GRU over [n, T, S] / [n, T, A] -> features [n, T, H], hidden [L, n, H]."""
+        return self.base(torch.cat([states_n, actions_n], -1), hidden)
+
+    def _decode(self, raw: Tensor, last_state_n: Tensor) -> HeadOutput:
+        mu, raw_logstd, contact, termination, extension = raw.split(self._split, -1)
+        mean = last_state_n + self.delta_norm.denormalize(mu)
+        logstd = soft_clamp(raw_logstd, self.logstd_min, self.logstd_max) + self.delta_norm.std.log()
+        return HeadOutput(mean, logstd, contact, termination, extension)
+
+    def predict(self, features: Tensor, last_state_n: Tensor) -> HeadOutput:
+        """All B heads on shared features [..., H] with last input states [..., S] -> fields [B, ..., *]."""
+        lead = features.shape[:-1]
+        raw = self.heads(features.reshape(-1, features.shape[-1]), shared=True)
+        raw = raw.reshape(self.num_heads, *lead, raw.shape[-1])
+        return self._decode(raw, last_state_n)
+
+    def predict_per_head(self, features: Tensor, last_state_n: Tensor) -> HeadOutput:
+        """Head b on row b only: features [B, n, H], last states [B, n, S] -> fields [B, n, *]."""
+        return self._decode(self.heads(features, shared=False), last_state_n)
+
+    def forward(self, states: Tensor, actions: Tensor, hidden: Tensor | None = None) -> tuple[HeadOutput, Tensor]:
+        """Teacher-forced one-step predictions for raw sequences [n, T, S] / [n, T, A]: output at t predicts
+        step t+1 for every head (fields [B, n, T, *], normalised); returns the final hidden state too."""
+        states_n, actions_n = self.normalize_inputs(states, actions)
+        features, hidden = self.encode(states_n, actions_n, hidden)
+        return self.predict(features, states_n), hidden
+
+    # --- uncertainty -----------------------------------------------------------------------------------------
+    @staticmethod
+    def epistemic(mean_n: Tensor) -> Tensor:
+        """Sum over state dims of the population std over heads of the normalised means: [B, ..., S] -> [...]."""
+        return mean_n.std(0, correction=0).sum(-1)
+
+    @staticmethod
+    def aleatoric(logstd_n: Tensor) -> Tensor:
+        """Sum over state dims of the head-averaged predicted std (normalised): [B, ..., S] -> [...]."""
+        return logstd_n.exp().mean(0).sum(-1)
+
+    def flops_per_step(self, all_heads: bool = True) -> int:
+        """Multiply-adds x 2 of one model step for one env (GRU + heads); the size of the elementwise work
+        (gates, activations) is ignored."""
+        c = self.config
+        macs, in_dim = 0, c.state_dim + c.action_dim
+        for _ in range(c.num_layers):
+            macs += 3 * c.hidden_dim * (in_dim + c.hidden_dim)
+            in_dim = c.hidden_dim
+        dims = [c.hidden_dim, *c.head_hidden_dims, sum(self._split)]
+        head_macs = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+        return 2 * (macs + head_macs * (c.num_heads if all_heads else 1))

@@ -1,0 +1,105 @@
+"""Stateful stepping of the world model for imagination: per-env hidden state and head, one step at a time.
+
+The history is encoded once at :meth:`ModelStepper.reset`; :meth:`ModelStepper.step` advances the GRU by
+one step for all envs (the GRU runs once per env, not once per head). All B heads are evaluated on the new
+features in one batched matmul because the epistemic uncertainty needs every head's mean; each env then
+samples from its own head (one head per imagined episode, redrawn at reset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .model import EnsembleWorldModel, HeadOutput
+
+
+@dataclass
+class StepOutput:
+    """One predicted step; raw units unless stated."""
+
+    next_state: Tensor  # [E, S] sample from each env's head (its mean if deterministic)
+    mean: Tensor  # [E, S] chosen head's mean
+    ensemble_mean: Tensor  # [E, S] mean over heads
+    std: Tensor  # [E, S] chosen head's aleatoric std
+    contact_prob: Tensor  # [E, C] chosen head
+    termination_prob: Tensor  # [E] chosen head
+    extension: Tensor  # [E, X] chosen head (X may be 0)
+    epistemic: Tensor  # [E] see EnsembleWorldModel.epistemic (normalised units, summed over dims)
+    aleatoric: Tensor  # [E] see EnsembleWorldModel.aleatoric
+
+
+class ModelStepper:
+    """Imagination driver for ``num_envs`` envs.
+
+    Args:
+        model: a trained :class:`EnsembleWorldModel` (its device is used; it is not put in eval/train mode).
+        num_envs: E.
+        deterministic: ``next_state`` is the chosen head's mean instead of a sample.
+        generator: RNG for head draws and samples (on the model's device); ``None`` uses torch's global RNG.
+    """
+
+    def __init__(
+        self,
+        model: EnsembleWorldModel,
+        num_envs: int,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        self.model = model
+        self.num_envs = num_envs
+        self.deterministic = deterministic
+        self.generator = generator
+        self.device = model.logstd_min.device
+        self.hidden = model.initial_hidden(num_envs).detach()
+        self.heads = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+
+    @torch.no_grad()
+    def reset(self, env_ids: Tensor, states: Tensor, actions: Tensor, heads: Tensor | None = None) -> StepOutput:
+        """Warm up ``env_ids`` on a history window states [n, M, S], actions [n, M, A] (raw units); re-draws
+        each env's head (uniform) unless given; returns the prediction for the step after the window for
+        those n envs (fields sized n)."""
+        env_ids = torch.as_tensor(env_ids, dtype=torch.long, device=self.device).reshape(-1)
+        n = env_ids.numel()
+        if heads is None:
+            heads = torch.randint(self.model.num_heads, (n,), device=self.device, generator=self.generator)
+        heads = torch.as_tensor(heads, dtype=torch.long, device=self.device).reshape(-1).expand(n)
+        self.heads[env_ids] = heads
+        if n == 0:
+            empty = self.hidden.new_zeros(0, self.model.config.state_dim)
+            return self._output(self.model.predict(self.hidden[-1, :0], empty), heads)
+        states_n, actions_n = self.model.normalize_inputs(states, actions)
+        features, hidden = self.model.encode(states_n, actions_n)
+        self.hidden[:, env_ids] = hidden
+        return self._output(self.model.predict(features[:, -1], states_n[:, -1]), heads)
+
+    @torch.no_grad()
+    def step(self, states: Tensor, actions: Tensor) -> StepOutput:
+        """One step for all E envs from current state [E, S] and action [E, A]; advances the hidden state."""
+        states_n, actions_n = self.model.normalize_inputs(states, actions)
+        features, self.hidden = self.model.encode(states_n.unsqueeze(1), actions_n.unsqueeze(1), self.hidden)
+        return self._output(self.model.predict(features[:, 0], states_n), self.heads)
+
+    def _output(self, pred: HeadOutput, heads: Tensor) -> StepOutput:
+        m = self.model
+        rows = torch.arange(heads.numel(), device=self.device)
+        mean_n, logstd_n = pred.mean[heads, rows], pred.logstd[heads, rows]
+        std_n = logstd_n.exp()
+        if self.deterministic:
+            sample_n = mean_n
+        else:
+            noise = torch.randn(mean_n.shape, device=self.device, generator=self.generator)
+            sample_n = mean_n + std_n * noise
+        return StepOutput(
+            next_state=m.state_norm.denormalize(sample_n),
+            mean=m.state_norm.denormalize(mean_n),
+            ensemble_mean=m.state_norm.denormalize(pred.mean.mean(0)),
+            std=m.state_norm.scale(std_n),
+            contact_prob=torch.sigmoid(pred.contact_logits[heads, rows]),
+            termination_prob=torch.sigmoid(pred.termination_logits[heads, rows]).squeeze(-1),
+            extension=m.extension_norm.denormalize(pred.extension[heads, rows]),
+            epistemic=m.epistemic(pred.mean),
+            aleatoric=m.aleatoric(pred.logstd),
+        )
