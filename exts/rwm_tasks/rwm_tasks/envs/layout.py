@@ -50,13 +50,18 @@ class RobotLayout:
     thigh_bodies: tuple[str, ...]
     foot_bodies: tuple[str, ...]
     base_body: str
-    default_joint_pos: tuple[float, ...]
-    nominal_base_height: float
     dt: float = 0.02
     state_groups: tuple[tuple[str, int], ...] = field(default=STATE_GROUPS)
     extension_groups: tuple[tuple[str, int], ...] = ()
     """Extra continuous quantities a reward needs beyond the state (e.g. Go2's base height), predicted by
     the world model's extension head and stored after the termination column in data files."""
+
+    @property
+    def default_joint_pos(self) -> tuple[float, ...]:
+        """Default joint positions in this layout's joint order (from the robot description)."""
+        from .robots import get_description
+
+        return get_description(self.robot).default_joint_pos_in(self.joint_names)
 
     # --- dimensions -------------------------------------------------------------------------------------
     @property
@@ -176,8 +181,6 @@ GO2 = RobotLayout(
     thigh_bodies=("FL_thigh", "FR_thigh", "RL_thigh", "RR_thigh"),
     foot_bodies=("FL_foot", "FR_foot", "RL_foot", "RR_foot"),
     base_body="base",
-    default_joint_pos=(0.1, -0.1, 0.1, -0.1, 0.8, 0.8, 1.0, 1.0, -1.5, -1.5, -1.5, -1.5),
-    nominal_base_height=0.4,
     extension_groups=(("base_height", 1),),  # Isaac Lab 3.0's Go2 task penalises base height
 )
 
@@ -191,8 +194,6 @@ ANYMAL_D = RobotLayout(
     thigh_bodies=("LF_THIGH", "LH_THIGH", "RF_THIGH", "RH_THIGH"),
     foot_bodies=("LF_FOOT", "LH_FOOT", "RF_FOOT", "RH_FOOT"),
     base_body="base",
-    default_joint_pos=(0.0, 0.0, 0.0, 0.0, 0.4, -0.4, 0.4, -0.4, -0.8, 0.8, -0.8, 0.8),
-    nominal_base_height=0.6,
 )
 
 LAYOUTS: dict[str, RobotLayout] = {"go2": GO2, "anymal_d": ANYMAL_D}

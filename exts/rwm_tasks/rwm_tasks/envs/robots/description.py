@@ -82,6 +82,27 @@ class RobotDescription:
     def joints(self) -> list[Joint]:
         return [b.joint for b in self.bodies if b.joint is not None]
 
+    def default_joint_pos_in(self, joint_names) -> tuple[float, ...]:
+        """Default joint positions for ``joint_names`` (resolved from the regex table)."""
+        return tuple(_match(self.default_joint_pos, name) for name in joint_names)
+
+    def standing_height(self) -> float:
+        """Base height with the default pose and the lowest foot touching flat ground (kinematics only)."""
+        import mujoco
+
+        model = mujoco.MjModel.from_xml_string(self.to_mjcf(floor=False))
+        data = mujoco.MjData(model)
+        for j in range(1, model.njnt):
+            data.qpos[model.jnt_qposadr[j]] = _match(self.default_joint_pos, model.joint(j).name)
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_collision(model, data)
+        lowest = min(
+            data.geom_xpos[g][2] - model.geom_size[g][0]
+            for g in range(model.ngeom)
+            if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE
+        )
+        return float(self.spawn_height - lowest)
+
     def to_mjcf(self, *, floor: bool = True, timestep: float = 0.005) -> str:
         """MJCF of the robot (free base, torque motors with the effort limits) and optionally a floor."""
         lines = [

@@ -1,0 +1,106 @@
+"""rsl-rl runner configs of the RWM stages, extending Isaac Lab's flat PPO configs of each robot.
+
+Besides stock rsl-rl settings (``actor``/``critic``/``algorithm``/``obs_groups``) each runner carries the
+world-model and imagination settings the model-based stages use. The uncertainty penalty is applied as
+
+    penalised reward = reward - uncertainty_penalty * epistemic_uncertainty,   uncertainty_penalty >= 0,
+
+so 0 disables it (RWM / MBPO-PPO) and larger values make the policy avoid states the ensemble disagrees on
+(RWM-U / MOPO-PPO). rsl-rl ignores keys it does not know, so these extra groups pass through untouched.
+"""
+
+from __future__ import annotations
+
+from isaaclab.utils import configclass
+
+from isaaclab_tasks.core.velocity.config.anymal_d.agents.rsl_rl_ppo_cfg import AnymalDFlatPPORunnerCfg
+from isaaclab_tasks.core.velocity.config.go2.agents.rsl_rl_ppo_cfg import UnitreeGo2FlatPPORunnerCfg
+
+
+@configclass
+class WorldModelCfg:
+    """Ensemble recurrent world model and its training (REFERENCE §1-§2 defaults)."""
+
+    ensemble_size: int = 5
+    """B heads on one recurrent base; 1 is plain RWM."""
+    history_length: int = 32
+    """M: steps the recurrent base consumes before forecasting."""
+    forecast_horizon: int = 8
+    """N: autoregressive forecast steps in the training loss."""
+    rnn_hidden_dim: int = 256
+    rnn_num_layers: int = 2
+    head_hidden_dims: list[int] = [128]
+    learning_rate: float = 1.0e-3
+    weight_decay: float = 1.0e-5
+    batch_size: int = 1024
+    grad_clip: float = 1.0
+    loss: str = "nll"
+    """'nll' (Gaussian negative log-likelihood) or 'mse'."""
+    step_weight_decay: float = 1.0
+    """alpha: weight alpha**k of forecast step k (1: plain mean)."""
+    updates_per_iteration: int = 10
+    """Gradient steps on the world model per runner iteration (online stages)."""
+    replay_capacity_per_env: int = 1000
+    """Replay buffer steps kept per real env (online stages)."""
+    checkpoint: str | None = None
+    """Pretrained world model for Finetune/Offline (``--world_model`` overrides)."""
+
+
+@configclass
+class ImaginationCfg:
+    """Imagined rollouts the policy learns on (Finetune and Offline)."""
+
+    num_envs: int = 8192
+    max_episode_length: int = 256
+    """Imagined episode length in steps before a time-out."""
+    uncertainty_penalty: float = 0.0
+    """lambda >= 0 of the penalised reward (module docstring)."""
+    termination_threshold: float = 0.5
+    """Predicted termination probability above which an imagined env terminates."""
+    real_steps_per_iteration: int = 24
+    """Finetune: real env steps collected into the replay buffer per iteration."""
+
+
+def _rwm_runner(base, robot: str, stage: str, **overrides):
+    """Subclass ``base`` with the RWM groups, stage name and experiment name."""
+
+    stage_name = stage
+
+    @configclass
+    class Runner(base):
+        stage: str = stage_name
+        """RWM stage: Init, Pretrain, Finetune, Offline or Play."""
+        world_model: WorldModelCfg = WorldModelCfg()
+        imagination: ImaginationCfg = ImaginationCfg()
+
+        def __post_init__(self):
+            super().__post_init__()
+            self.experiment_name = f"rwm_{robot}_{stage.lower()}"
+            for key, value in overrides.items():
+                group, _, field = key.partition("__")
+                target = getattr(self, group) if field else self
+                setattr(target, field or group, value)
+
+    Runner.__name__ = Runner.__qualname__ = f"{robot.title().replace('_', '')}{stage}RunnerCfg"
+    return Runner
+
+
+# --- Go2 ---------------------------------------------------------------------------------------------------
+Go2InitRunnerCfg = _rwm_runner(UnitreeGo2FlatPPORunnerCfg, "go2", "Init")
+Go2PretrainRunnerCfg = _rwm_runner(UnitreeGo2FlatPPORunnerCfg, "go2", "Pretrain")
+Go2FinetuneRunnerCfg = _rwm_runner(UnitreeGo2FlatPPORunnerCfg, "go2", "Finetune")
+Go2OfflineRunnerCfg = _rwm_runner(
+    UnitreeGo2FlatPPORunnerCfg, "go2", "Offline",
+    imagination__uncertainty_penalty=1.0, world_model__learning_rate=1.0e-4, max_iterations=500,
+)  # fmt: skip
+Go2PlayRunnerCfg = _rwm_runner(UnitreeGo2FlatPPORunnerCfg, "go2", "Play")
+
+# --- ANYmal D ----------------------------------------------------------------------------------------------
+AnymalDInitRunnerCfg = _rwm_runner(AnymalDFlatPPORunnerCfg, "anymal_d", "Init")
+AnymalDPretrainRunnerCfg = _rwm_runner(AnymalDFlatPPORunnerCfg, "anymal_d", "Pretrain")
+AnymalDFinetuneRunnerCfg = _rwm_runner(AnymalDFlatPPORunnerCfg, "anymal_d", "Finetune")
+AnymalDOfflineRunnerCfg = _rwm_runner(
+    AnymalDFlatPPORunnerCfg, "anymal_d", "Offline",
+    imagination__uncertainty_penalty=1.0, world_model__learning_rate=1.0e-4, max_iterations=500,
+)  # fmt: skip
+AnymalDPlayRunnerCfg = _rwm_runner(AnymalDFlatPPORunnerCfg, "anymal_d", "Play")

@@ -1,0 +1,101 @@
+"""Robot and ground assets: Isaac Lab's official cloud assets, or the project's local stand-ins.
+
+NVIDIA's cloud assets cannot be reached from every machine. Then (or when ``RWM_LOCAL_ASSETS=1``) the tasks
+use stand-in USDs authored from :mod:`rwm_tasks.envs.robots`, cached under ``$RWM_CACHE_DIR`` (default
+``~/.cache/rwm_tasks``), and a local ground plane.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from .robots import get_description
+from .robots import usd as robot_usd
+
+_announced: set[str] = set()
+
+# The simple DC-motor models of Isaac Lab (Go2 kp 25, ANYmal D kp 40) cannot hold the default pose of a
+# stand-in with zero action: measured kit-less, base height 14 % (Go2) and 29 % (ANYmal D) below the
+# default-pose height. The drives they stand in for are stiffer (ANYmal D's official actuator is an LSTM
+# net; the ANYmal description's own position actuators use kp 80), so the stand-ins use these stiffnesses;
+# all other actuator numbers are Isaac Lab's.
+STANDIN_STIFFNESS = {"go2": 40.0, "anymal_d": 80.0}
+
+
+def cache_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("RWM_CACHE_DIR", pathlib.Path.home() / ".cache" / "rwm_tasks"))
+
+
+def use_local_assets() -> bool:
+    """True when the stand-ins are used (forced by ``RWM_LOCAL_ASSETS=1`` or cloud assets unreachable)."""
+    from ..runtime import assets_reachable
+
+    return not assets_reachable()
+
+
+def standin_usd(robot: str) -> pathlib.Path:
+    """Path of the robot's stand-in USD, authored on first use (rebuilt when its format version changes)."""
+    path = cache_dir() / "usd" / f"{robot}_v{robot_usd.FORMAT_VERSION}.usda"
+    if not path.exists():
+        robot_usd.write_robot_usd(get_description(robot), path)
+    return path
+
+
+def ground_usd() -> pathlib.Path:
+    path = cache_dir() / "usd" / f"ground_plane_v{robot_usd.FORMAT_VERSION}.usda"
+    if not path.exists():
+        robot_usd.write_ground_plane_usd(path)
+    return path
+
+
+def announce(robot: str, local: bool) -> None:
+    """Print the asset choice once per process and robot."""
+    if robot in _announced:
+        return
+    _announced.add(robot)
+    if local:
+        print(
+            f"[rwm_tasks] {robot}: NVIDIA cloud assets not used (unreachable or RWM_LOCAL_ASSETS=1); using the "
+            f"project's stand-in robot {standin_usd(robot)} and a local ground plane."
+        )
+    else:
+        print(f"[rwm_tasks] {robot}: using Isaac Lab's official robot and ground assets.")
+
+
+def apply_standin(env_cfg, robot: str) -> None:
+    """Swap the robot and ground of an Isaac Lab velocity env cfg for the local stand-ins."""
+    from isaaclab.actuators import DCMotorCfg
+    from isaaclab.utils import replace
+    from isaaclab_newton.sim.schemas import NewtonArticulationCfg
+    from isaaclab_physx.sim.schemas import PhysxArticulationCfg
+
+    desc = get_description(robot)
+    act = desc.actuator
+    robot_cfg = env_cfg.scene.robot
+    spawn = replace(
+        robot_cfg.spawn,
+        usd_path=str(standin_usd(robot)),
+        articulation_props=[
+            PhysxArticulationCfg(enabled_self_collisions=False, solver_position_iteration_count=4,
+                                 solver_velocity_iteration_count=0),
+            NewtonArticulationCfg(self_collision_enabled=False),
+        ],
+    )  # fmt: skip
+    actuator = DCMotorCfg(
+        joint_names_expr=[".*"],
+        stiffness=STANDIN_STIFFNESS[desc.name],
+        damping=act.damping,
+        actuator_effort_limit=act.effort_limit,
+        saturation_effort=act.saturation_effort,
+        actuator_velocity_limit=act.velocity_limit,
+        friction=0.0,
+    )
+    init_state = replace(robot_cfg.init_state, pos=(0.0, 0.0, desc.spawn_height), joint_pos=dict(desc.default_joint_pos))
+    env_cfg.scene.robot = replace(robot_cfg, spawn=spawn, actuators={"legs": actuator}, init_state=init_state)
+    terrain = env_cfg.scene.terrain
+    terrain.terrain_type = "usd"
+    terrain.usd_path = str(ground_usd())
+    terrain.terrain_generator = None
+    terrain.visual_material = None
+    env_cfg.scene.sky_light = None

@@ -1,0 +1,639 @@
+"""ImaginationEnv: an rsl-rl ``VecEnv`` whose dynamics are a learned world model.
+
+The env executes a task's MDP (a :class:`~rwm_tasks.envs.task_spec.TaskSpec` read from the Isaac Lab env
+cfg) on imagined states: one batched model step per env step, policy observations built from the
+predicted state exactly like the task's observation terms, commands sampled like Isaac Lab's
+``UniformVelocityCommand``, every reward term of the task reconstructed from predicted state, contacts,
+extension outputs and actions (:mod:`rwm_tasks.envs.rewards`), terminations from the termination head and
+time-outs at the imagined episode length.
+
+Uncertainty penalty (MOPO, RWM-U). The policy receives, per step::
+
+    r_pen = r - lambda * u * dt,     r = sum_i w_i * term_i * dt,     lambda >= 0
+
+with ``u`` the model's epistemic uncertainty (``StepOutput.epistemic``). The penalty enters like one
+more reward term of weight ``-lambda``, scaled by the step dt as Isaac Lab scales every term (and as the
+reference RWM-U code does), so lambda = 1 has the paper's meaning. ``r``, the penalty and ``u`` are logged
+separately.
+
+Heading commands. Imagination has no world yaw. Each env integrates a yaw estimate from the predicted
+angular velocity about the world vertical (base angular velocity projected on ``-projected_gravity``);
+heading envs get ``ang_vel_z = clip(k * wrap(heading_target - yaw))`` exactly as Isaac Lab computes it.
+This keeps the command statistics of the task (P-controlled yaw rate that decays while the robot turns)
+instead of replacing them by constant yaw rates; only yaw *differences* matter, so integration drift
+relative to a true world frame is harmless. The initial yaw is drawn from the reset event's yaw range.
+
+Resets. A done env restarts from a history window drawn from data (``sample_history``), the stepper
+re-warms its hidden state on the window and draws a new ensemble head; the window's last action becomes
+the "last action" (the imagined episode starts mid-trajectory, so the applied action is known). Air-time
+timers, commands and episode sums reset as in Isaac Lab.
+
+Divergence. A prediction with NaN/inf or a state outside ``state_bounds`` resets that env (counted in
+``Imagination/diverged``); it is reported as a time-out (the value is bootstrapped: model failure is not a
+terminal state of the task) with zero reward, so it never poisons the batch.
+
+All work is batched over envs; there are no per-env Python loops. Public methods run under
+``torch.inference_mode`` and return tensors safe to use outside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+
+from .layout import CONTACT_THRESHOLD_N, RobotLayout
+from .rewards import AirTimeTracker, RewardComputer, RewardInputs, resolve_names
+from .task_spec import ObsGroupSpec, TaskSpec
+
+SampleHistory = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+"""``sample_history(n) -> (states [n, M, S], actions [n, M, A])``: raw-unit history windows from data that
+never cross an episode start and contain no termination (e.g. helper-1's transition store)."""
+
+
+class Stepper(Protocol):
+    """The world-model stepper API the env drives (``rwm_tasks.world_model.stepper.ModelStepper``)."""
+
+    heads: torch.Tensor
+
+    def reset(self, env_ids: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, heads=None): ...
+
+    def step(self, states: torch.Tensor, actions: torch.Tensor): ...
+
+
+def state_bounds_from_data(states: torch.Tensor, margin: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Divergence bounds: per-dim data min/max widened by ``margin`` times the data range."""
+    flat = states.reshape(-1, states.shape[-1])
+    lo, hi = flat.min(dim=0).values, flat.max(dim=0).values
+    span = (hi - lo).clamp(min=1e-6)
+    return lo - margin * span, hi + margin * span
+
+
+def state_bounds_from_stats(mean: torch.Tensor, std: torch.Tensor, k: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Divergence bounds ``mean +- k * std`` per state dim."""
+    return mean - k * std, mean + k * std
+
+
+def _wrap_to_pi(angle: torch.Tensor) -> torch.Tensor:
+    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
+
+
+class ImaginationEnv(VecEnv):
+    """rsl-rl VecEnv over a world-model stepper, executing a task spec in imagination.
+
+    Args:
+        task_spec: the task's MDP (observations, command, rewards, terminations, events).
+        layout: world-model data layout of the robot (state/contact/extension order).
+        stepper: object with the ``ModelStepper`` API (``reset``/``step`` returning ``StepOutput``).
+        sample_history: ``n -> (states [n, M, S], actions [n, M, A])`` history windows in raw units.
+        num_envs: number of imagined envs.
+        max_episode_length: imagined episode length in steps (default: the task's episode length).
+        device: torch device of all buffers.
+        uncertainty_penalty: lambda >= 0 of ``r - lambda * u * dt``.
+        termination_threshold: terminate where the termination head's probability exceeds this.
+        contact_threshold: a contact channel is on where its predicted probability exceeds this.
+        state_bounds: (low [S], high [S]) raw-unit bounds; a state outside is diverged. None: only non-finite.
+        soft_joint_pos_limits: absolute soft joint limits [J, 2]; needed only if ``joint_pos_limits`` has weight.
+        clip_actions: clamp raw actions to +-clip_actions (the runner cfg's ``clip_actions``), None: no clamp.
+        enable_pushes: apply the task's interval velocity push (``push_by_setting_velocity``) to the state.
+        seed: seed of the env's own generator (commands, noise, yaw, push timing).
+    """
+
+    def __init__(
+        self,
+        task_spec: TaskSpec,
+        layout: RobotLayout,
+        stepper: Stepper,
+        sample_history: SampleHistory,
+        num_envs: int,
+        max_episode_length: int | None = None,
+        device: str | torch.device = "cpu",
+        uncertainty_penalty: float = 0.0,
+        termination_threshold: float = 0.5,
+        contact_threshold: float = 0.5,
+        state_bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+        soft_joint_pos_limits: torch.Tensor | None = None,
+        clip_actions: float | None = None,
+        enable_pushes: bool = False,
+        seed: int = 0,
+    ):
+        if uncertainty_penalty < 0:
+            raise ValueError(f"uncertainty_penalty (lambda) must be >= 0, got {uncertainty_penalty}")
+        if num_envs <= 0:
+            raise ValueError(f"num_envs must be positive, got {num_envs}")
+        for name, p in (("termination_threshold", termination_threshold), ("contact_threshold", contact_threshold)):
+            if not 0.0 < p < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {p}")
+        if abs(task_spec.step_dt - layout.dt) > 1e-9:
+            raise ValueError(
+                f"task '{task_spec.task}' steps at {task_spec.step_dt} s but the world-model layout of "
+                f"'{layout.robot}' at {layout.dt} s"
+            )
+        self.spec = task_spec
+        self.layout = layout
+        self.stepper = stepper
+        self.sample_history = sample_history
+        self.num_envs = int(num_envs)
+        self.num_actions = layout.action_dim
+        self.max_episode_length = int(max_episode_length or task_spec.max_episode_length)
+        self.device = torch.device(device)
+        self.dt = task_spec.step_dt
+        self.uncertainty_penalty = float(uncertainty_penalty)
+        self.termination_threshold = float(termination_threshold)
+        self.contact_threshold = float(contact_threshold)
+        self.clip_actions = clip_actions
+        self.enable_pushes = bool(enable_pushes)
+        self.cfg = {
+            "task_spec": task_spec.to_dict(),
+            "robot": layout.robot,
+            "num_envs": self.num_envs,
+            "max_episode_length": self.max_episode_length,
+            "uncertainty_penalty": self.uncertainty_penalty,
+            "termination_threshold": self.termination_threshold,
+            "contact_threshold": self.contact_threshold,
+            "enable_pushes": self.enable_pushes,
+            "seed": seed,
+        }
+        self._gen = torch.Generator(device=self.device)
+        self._gen.manual_seed(seed)
+
+        # bound quantities (all errors at construction, naming the term and the task)
+        self.rewards = RewardComputer(task_spec, layout, soft_joint_pos_limits)
+        self._obs_groups = {g: self._bind_obs_group(group) for g, group in task_spec.observations.items()}
+        self._terminations = self._bind_terminations()
+        self._action_scale, self._action_offset, self._action_clip = self._bind_action()
+        self._bounds = None
+        if state_bounds is not None:
+            lo, hi = (torch.as_tensor(b, dtype=torch.float32, device=self.device) for b in state_bounds)
+            if lo.shape != (layout.state_dim,) or hi.shape != (layout.state_dim,):
+                raise ValueError(f"state_bounds must be two tensors of shape ({layout.state_dim},)")
+            self._bounds = (lo, hi)
+        cmd = task_spec.command
+        self._heading = cmd.heading_command
+        if self._heading and cmd.heading is None:
+            raise ValueError(f"task '{task_spec.task}': heading command active but no heading range")
+        reset_event = task_spec.event("reset_root_state_uniform", "reset")
+        yaw_range = (reset_event.params.get("pose_range", {}) if reset_event else {}).get("yaw", [0.0, 0.0])
+        self._yaw_range = [float(v) for v in yaw_range]
+        self._push = task_spec.push if self.enable_pushes else None
+        self._default_joint_pos = torch.tensor(layout.default_joint_pos, device=self.device)
+
+        with torch.inference_mode():
+            self._allocate()
+            if self._push is not None:
+                self.push_time_left[:] = self._uniform(self.num_envs, *self._push.interval_range_s)
+            self._reset_idx(torch.arange(self.num_envs, device=self.device), log=None)
+            self._update_command()
+            self._obs = self._compute_obs()
+
+    # ------------------------------------------------------------------------------------------------------
+    # VecEnv API
+    # ------------------------------------------------------------------------------------------------------
+
+    def get_observations(self) -> TensorDict:
+        """Current observation groups (``policy`` and, if the task has one, ``critic``)."""
+        return self._obs.clone()
+
+    def reset(self) -> tuple[TensorDict, dict]:
+        """Reset all envs; returns (observations, extras)."""
+        log: dict = {}
+        with torch.inference_mode():
+            self._reset_idx(torch.arange(self.num_envs, device=self.device), log)
+            self._update_command()
+            self._obs = self._compute_obs()
+        return self.get_observations(), {"log": log}
+
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        """One imagined step for all envs; returns (obs, penalised reward, dones, extras)."""
+        with torch.inference_mode():
+            reward, dones, time_outs, log = self._step(actions)
+        extras = {"time_outs": time_outs.clone(), "log": log}
+        return self.get_observations(), reward.clone(), dones.clone(), extras
+
+    # ------------------------------------------------------------------------------------------------------
+    # Binding (construction time)
+    # ------------------------------------------------------------------------------------------------------
+
+    def _fail(self, what: str, msg: str) -> ValueError:
+        return ValueError(f"task '{self.spec.task}': {what} cannot run in imagination for '{self.layout.robot}': {msg}")
+
+    def _joint_ids(self, params: dict, what: str) -> list[int] | slice:
+        ent = params.get("asset_cfg") or {}
+        try:
+            ids = resolve_names(ent.get("joint_names"), self.layout.joint_names, ent.get("preserve_order", False))
+        except ValueError as err:
+            raise self._fail(what, str(err)) from None
+        return slice(None) if ids == list(range(self.layout.num_joints)) else ids
+
+    def _bind_obs_group(self, group: ObsGroupSpec) -> list[tuple]:
+        """Per term: (source fn, noise fn or None, clip, scale), in the group's order."""
+        sl = self.layout.state_slices
+        bound = []
+        for term in group.terms:
+            what = f"observation term '{group.name}/{term.name}' ({term.func})"
+            p = term.params
+            f = term.func
+            if f in ("base_lin_vel", "base_ang_vel", "projected_gravity"):
+                s = sl[f]
+                src = lambda env, s=s: env.state[:, s]  # noqa: E731
+            elif f == "generated_commands":
+                if p.get("command_name") not in (None, self.spec.command.name):
+                    raise self._fail(what, f"unknown command '{p.get('command_name')}'")
+                src = lambda env: env.command  # noqa: E731
+            elif f in ("joint_pos", "joint_pos_rel", "joint_vel", "joint_vel_rel", "joint_effort"):
+                ids = self._joint_ids(p, what)
+                s = sl["joint_pos" if f.startswith("joint_pos") else "joint_vel" if f.startswith("joint_vel") else "joint_effort"]
+                if f == "joint_pos":  # absolute = relative + default pose
+                    src = lambda env, s=s, ids=ids: (env.state[:, s] + env._default_joint_pos)[:, ids]  # noqa: E731
+                else:  # default joint velocity is zero, so joint_vel == joint_vel_rel
+                    src = lambda env, s=s, ids=ids: env.state[:, s][:, ids]  # noqa: E731
+            elif f == "last_action":
+                if p.get("action_name") not in (None, self.spec.action.name):
+                    raise self._fail(what, f"unknown action term '{p.get('action_name')}'")
+                src = lambda env: env.last_action  # noqa: E731
+            else:
+                raise self._fail(what, "unknown observation function")
+            noise = self._bind_noise(term.noise) if group.enable_corruption and term.noise is not None else None
+            clip = None if term.clip is None else (float(term.clip[0]), float(term.clip[1]))
+            scale = None if term.scale is None else torch.as_tensor(term.scale, dtype=torch.float32, device=self.device)
+            bound.append((src, noise, clip, scale))
+        return bound
+
+    def _bind_noise(self, noise) -> Callable[[torch.Tensor], torch.Tensor]:
+        p = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in noise.params.items()}
+        gen = self._gen
+        if noise.kind == "uniform":
+            sample = lambda x: torch.rand(x.shape, generator=gen, device=x.device) * (p["n_max"] - p["n_min"]) + p["n_min"]  # noqa: E731
+        elif noise.kind == "gaussian":
+            sample = lambda x: p["mean"] + p["std"] * torch.randn(x.shape, generator=gen, device=x.device)  # noqa: E731
+        else:
+            sample = lambda x: p["bias"].expand_as(x)  # noqa: E731
+        ops = {"add": lambda x, n: x + n, "scale": lambda x, n: x * n, "abs": lambda x, n: n}
+        if noise.operation not in ops:
+            raise ValueError(f"unknown noise operation '{noise.operation}'")
+        op = ops[noise.operation]
+        return lambda x: op(x, sample(x))
+
+    def _bind_terminations(self) -> list[tuple[str, Callable]]:
+        """Non-time-out termination terms as (name, fn(step output) -> bool [E])."""
+        bound = []
+        sl = self.layout.state_slices
+        ext = self.layout.extension_slices
+        for term in self.spec.terminations:
+            what = f"termination term '{term.name}' ({term.func})"
+            if term.func == "time_out":
+                continue  # imagined time-outs come from max_episode_length
+            if term.func == "illegal_contact":
+                threshold = float(term.params.get("threshold", CONTACT_THRESHOLD_N))
+                if abs(threshold - CONTACT_THRESHOLD_N) > 1e-9:
+                    raise self._fail(what, f"threshold {threshold} N differs from the data's {CONTACT_THRESHOLD_N} N")
+                bodies = (self.layout.base_body,) + self.layout.contact_bodies
+                ent = term.params.get("sensor_cfg") or {}
+                try:
+                    ids = resolve_names(ent.get("body_names"), bodies)
+                except ValueError as err:
+                    raise self._fail(what, str(err)) from None
+                use_head = 0 in ids
+                channels = [i - 1 for i in ids if i > 0]
+                thr = self.termination_threshold
+
+                def fn(out, use_head=use_head, channels=channels, thr=thr):
+                    done = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+                    if use_head:
+                        done |= out.termination_prob.reshape(-1) > thr
+                    if channels:
+                        done |= self.contacts[:, channels].any(dim=1)
+                    return done
+
+            elif term.func == "bad_orientation":
+                limit = float(term.params["limit_angle"])
+                s = sl["projected_gravity"]
+                fn = lambda out, s=s, limit=limit: torch.acos((-self.state[:, s][:, 2]).clamp(-1.0, 1.0)).abs() > limit  # noqa: E731
+            elif term.func == "root_height_below_minimum":
+                if "base_height" not in ext:
+                    raise self._fail(what, "needs a 'base_height' extension output")
+                minimum = float(term.params["minimum_height"])
+                e = ext["base_height"]
+                fn = lambda out, e=e, minimum=minimum: self.extension[:, e].reshape(-1) < minimum  # noqa: E731
+            else:
+                raise self._fail(what, "unknown termination function")
+            bound.append((term.name, fn))
+        return bound
+
+    def _bind_action(self):
+        a = self.spec.action
+        names = self.layout.joint_names
+        try:
+            covered = resolve_names(a.joint_names, names, a.preserve_order)
+        except ValueError as err:
+            raise self._fail(f"action term '{a.name}'", str(err)) from None
+        if covered != list(range(len(names))):
+            raise self._fail(f"action term '{a.name}'", "must drive all joints of the layout in layout order")
+
+        def per_joint(value, default: float) -> torch.Tensor:
+            out = torch.full((len(names),), default, device=self.device)
+            if isinstance(value, dict):
+                for pattern, v in value.items():
+                    out[resolve_names(pattern, names)] = float(v)
+            else:
+                out[:] = float(value)
+            return out
+
+        offset = per_joint(a.offset, 0.0)
+        if a.use_default_offset:
+            offset = offset + torch.tensor(self.layout.default_joint_pos, device=self.device)
+        clip = None
+        if a.clip:
+            lo = torch.full((len(names),), -math.inf, device=self.device)
+            hi = torch.full((len(names),), math.inf, device=self.device)
+            for pattern, (low, high) in a.clip.items():
+                ids = resolve_names(pattern, names)
+                lo[ids], hi[ids] = float(low), float(high)
+            clip = (lo, hi)
+        return per_joint(a.scale, 1.0), offset, clip
+
+    # ------------------------------------------------------------------------------------------------------
+    # Buffers
+    # ------------------------------------------------------------------------------------------------------
+
+    def _allocate(self) -> None:
+        E, L, dev = self.num_envs, self.layout, self.device
+        self.state = torch.zeros(E, L.state_dim, device=dev)
+        self.last_action = torch.zeros(E, L.action_dim, device=dev)
+        self.processed_actions = torch.zeros(E, L.action_dim, device=dev)
+        self.contacts = torch.zeros(E, L.contact_dim, dtype=torch.bool, device=dev)
+        self.extension = torch.zeros(E, L.extension_dim, device=dev)
+        self.termination_prob = torch.zeros(E, device=dev)
+        self.uncertainty = torch.zeros(E, device=dev)
+        self.episode_length_buf = torch.zeros(E, dtype=torch.long, device=dev)
+        self.air_time = AirTimeTracker(E, L.contact_dim, dev)
+        # command (Isaac Lab UniformVelocityCommand state)
+        self.command = torch.zeros(E, 3, device=dev)
+        self.heading_target = torch.zeros(E, device=dev)
+        self.is_heading_env = torch.zeros(E, dtype=torch.bool, device=dev)
+        self.is_standing_env = torch.zeros(E, dtype=torch.bool, device=dev)
+        self.command_time_left = torch.zeros(E, device=dev)
+        self.yaw = torch.zeros(E, device=dev)
+        self.push_time_left = torch.zeros(E, device=dev)
+        # episode statistics: one column per reward term, then the uncertainty penalty
+        self._episode_sums = torch.zeros(E, len(self.rewards.names) + 1, device=dev)
+        self._error_sums = torch.zeros(E, 3, device=dev)  # xy error, yaw error, steps
+        self.num_diverged_total = 0
+
+    def _uniform(self, n: int, low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, generator=self._gen, device=self.device) * (high - low) + low
+
+    # ------------------------------------------------------------------------------------------------------
+    # Step
+    # ------------------------------------------------------------------------------------------------------
+
+    def _step(self, actions: torch.Tensor):
+        actions = actions.to(self.device, torch.float32)
+        if actions.shape != (self.num_envs, self.num_actions):
+            raise ValueError(f"actions must have shape ({self.num_envs}, {self.num_actions}), got {tuple(actions.shape)}")
+        if self.clip_actions is not None:
+            actions = actions.clamp(-self.clip_actions, self.clip_actions)
+        prev_action = self.last_action
+        self.last_action = actions.clone()
+        processed = actions * self._action_scale + self._action_offset
+        if self._action_clip is not None:
+            processed = torch.maximum(torch.minimum(processed, self._action_clip[1]), self._action_clip[0])
+        self.processed_actions = processed
+
+        # -- one batched model step (the model consumes the raw policy action)
+        out = self.stepper.step(self.state, actions)
+        next_state, contact_prob, term_prob, extension, u = self._outputs(out, self.num_envs)
+        diverged = self._diverged(next_state, contact_prob, term_prob, extension, u)
+        keep = diverged.unsqueeze(1)
+        prev_state = self.state
+        self.state = torch.where(keep, prev_state, next_state)
+        self.contacts = torch.where(keep, self.contacts, contact_prob > self.contact_threshold)
+        self.extension = torch.where(keep, self.extension, extension)
+        self.termination_prob = torch.where(diverged, 0.0, term_prob)
+        self.uncertainty = torch.where(diverged, 0.0, u)
+        aleatoric = getattr(out, "aleatoric", None)
+
+        # -- counters, yaw, contact timers
+        self.episode_length_buf += 1
+        self._integrate_yaw()
+        self.air_time.update(self.contacts, self.dt)
+
+        # -- terminations and time-outs
+        terms_done = {name: fn(out) & ~diverged for name, fn in self._terminations}
+        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        for done in terms_done.values():
+            terminated |= done
+        timed_out = self.episode_length_buf >= self.max_episode_length
+        time_outs = timed_out | diverged  # as Isaac Lab: time-outs are reported even if also terminated
+        dones = terminated | time_outs
+
+        # -- rewards: every term of the task, weight * value * dt, then the uncertainty penalty
+        inputs = RewardInputs.from_state(
+            self.layout, self.state, actions, prev_action, self.command, self.dt,
+            prev_state=prev_state, contacts=self.contacts, air_time=self.air_time, extension=self.extension,
+        )  # fmt: skip
+        values = self.rewards.compute(inputs)
+        raw, per_term = self.rewards.weighted(values, self.dt)
+        if raw is None:
+            raw = torch.zeros(self.num_envs, device=self.device)
+        penalty = self.uncertainty_penalty * self.uncertainty * self.dt
+        valid = ~diverged
+        raw = torch.where(valid, raw, 0.0)
+        penalty = torch.where(valid, penalty, 0.0)
+        reward = raw - penalty
+        columns = torch.stack([torch.where(valid, v, 0.0) for v in per_term.values()] + [-penalty], dim=1)
+        self._episode_sums += columns
+        self._track_command_errors()
+
+        # -- logging (per step; episode statistics are added at resets)
+        n_valid = valid.sum().clamp(min=1)
+        num_diverged = int(diverged.sum())
+        self.num_diverged_total += num_diverged
+        log = {
+            "Imagination/reward": reward.mean(),
+            "Imagination/reward_raw": raw.sum() / n_valid,
+            "Imagination/penalty": penalty.sum() / n_valid,
+            "Imagination/uncertainty": self.uncertainty.sum() / n_valid,
+            "Imagination/diverged": torch.tensor(float(num_diverged)),
+            "Imagination/terminated": terminated.float().mean(),
+        }
+        if aleatoric is not None:
+            log["Imagination/aleatoric"] = torch.where(valid, aleatoric.reshape(-1), 0.0).nan_to_num().sum() / n_valid
+        for name, col in zip(self.rewards.names, columns.unbind(dim=1)):
+            log[f"Imagination/reward_term/{name}"] = col.sum() / n_valid
+
+        # -- reset done envs, then commands, pushes and observations (Isaac Lab's order)
+        reset_ids = dones.nonzero(as_tuple=False).squeeze(-1)
+        if reset_ids.numel() > 0:
+            causes = {**terms_done, "time_out": timed_out, "diverged": diverged}
+            for name, mask in causes.items():
+                log[f"Episode_Termination/{name}"] = mask.sum().float()
+            self._reset_idx(reset_ids, log)
+        self._compute_commands()
+        if self._push is not None:
+            self._apply_pushes()
+        self._obs = self._compute_obs()
+        return reward, dones.long(), time_outs, log
+
+    def _outputs(self, out, n: int):
+        """(next_state, contact_prob, termination_prob, extension, epistemic) of a StepOutput, float32."""
+        next_state = out.next_state.to(self.device, torch.float32)
+        contact_prob = out.contact_prob.to(self.device, torch.float32)
+        term_prob = out.termination_prob.to(self.device, torch.float32).reshape(n)
+        ext = getattr(out, "extension", None)
+        if ext is None or ext.numel() == 0:
+            ext = torch.zeros(n, self.layout.extension_dim, device=self.device)
+        ext = ext.to(self.device, torch.float32).reshape(n, self.layout.extension_dim)
+        u = getattr(out, "epistemic", None)
+        u = torch.zeros(n, device=self.device) if u is None else u.to(self.device, torch.float32).reshape(n)
+        return next_state, contact_prob, term_prob, ext, u
+
+    def _diverged(self, state, contact_prob, term_prob, extension, u) -> torch.Tensor:
+        """Envs whose prediction is non-finite or leaves the state bounds."""
+        bad = ~torch.isfinite(state).all(dim=1)
+        bad |= ~torch.isfinite(contact_prob).all(dim=1) | ~torch.isfinite(term_prob) | ~torch.isfinite(u)
+        if extension.shape[1] > 0:
+            bad |= ~torch.isfinite(extension).all(dim=1)
+        if self._bounds is not None:
+            lo, hi = self._bounds
+            bad |= ((state < lo) | (state > hi)).any(dim=1)
+        return bad
+
+    def _integrate_yaw(self) -> None:
+        """Yaw += dt * (angular velocity about the world vertical), from the predicted base state."""
+        sl = self.layout.state_slices
+        up = -self.state[:, sl["projected_gravity"]]
+        up = up / up.norm(dim=1, keepdim=True).clamp(min=1e-6)
+        yaw_rate = (self.state[:, sl["base_ang_vel"]] * up).sum(dim=1)
+        self.yaw = _wrap_to_pi(self.yaw + self.dt * yaw_rate)
+
+    # ------------------------------------------------------------------------------------------------------
+    # Reset
+    # ------------------------------------------------------------------------------------------------------
+
+    def _reset_idx(self, env_ids: torch.Tensor, log: dict | None) -> None:
+        """Restart ``env_ids`` from data windows: re-warm the model, new head, fresh timers and commands."""
+        n = env_ids.numel()
+        if log is not None and n > 0:
+            self._log_episodes(env_ids, log)
+        states, actions = self.sample_history(n)
+        states = states.to(self.device, torch.float32)
+        actions = actions.to(self.device, torch.float32)
+        if states.shape[0] != n or actions.shape[0] != n or states.shape[-1] != self.layout.state_dim:
+            raise ValueError(
+                f"sample_history({n}) must return states [{n}, M, {self.layout.state_dim}] and actions "
+                f"[{n}, M, {self.layout.action_dim}], got {tuple(states.shape)} and {tuple(actions.shape)}"
+            )
+        out = self.stepper.reset(env_ids, states, actions)
+        state, contact_prob, term_prob, ext, u = self._outputs(out, n)
+        # a diverged warm-up prediction falls back to the window's last (real) state
+        bad = self._diverged(state, contact_prob, term_prob, ext, u)
+        state = torch.where(bad.unsqueeze(1), states[:, -1], state)
+        self.state[env_ids] = state
+        self.contacts[env_ids] = torch.where(bad.unsqueeze(1), False, contact_prob > self.contact_threshold)
+        self.extension[env_ids] = torch.where(bad.unsqueeze(1), 0.0, ext)
+        self.termination_prob[env_ids] = 0.0
+        self.uncertainty[env_ids] = torch.where(bad, 0.0, u)
+        self.last_action[env_ids] = actions[:, -1]
+        self.episode_length_buf[env_ids] = 0
+        self.air_time.reset(env_ids)
+        self._episode_sums[env_ids] = 0.0
+        self._error_sums[env_ids] = 0.0
+        self.yaw[env_ids] = self._uniform(n, *self._yaw_range)
+        self._resample_command(env_ids)
+        if self._push is not None and self._push.resample_interval_on_reset:
+            self.push_time_left[env_ids] = self._uniform(n, *self._push.interval_range_s)
+
+    def _log_episodes(self, env_ids: torch.Tensor, log: dict) -> None:
+        """Isaac Lab style episode logging: mean episodic sum per term / episode length in seconds."""
+        episode_s = self.max_episode_length * self.dt
+        means = self._episode_sums[env_ids].mean(dim=0) / episode_s
+        for i, name in enumerate(self.rewards.names):
+            log[f"Episode_Reward/{name}"] = means[i]
+        log["Episode_Reward/uncertainty_penalty"] = means[-1]
+        steps = self._error_sums[env_ids, 2].clamp(min=1.0)
+        cmd = self.spec.command.name
+        log[f"Metrics/{cmd}/error_vel_xy"] = (self._error_sums[env_ids, 0] / steps).mean()
+        log[f"Metrics/{cmd}/error_vel_yaw"] = (self._error_sums[env_ids, 1] / steps).mean()
+
+    # ------------------------------------------------------------------------------------------------------
+    # Commands and events
+    # ------------------------------------------------------------------------------------------------------
+
+    def _resample_command(self, env_ids: torch.Tensor) -> None:
+        """Isaac Lab ``UniformVelocityCommand._resample``: time left, velocities, heading, standing."""
+        c, n = self.spec.command, env_ids.numel()
+        if n == 0:
+            return
+        self.command_time_left[env_ids] = self._uniform(n, *c.resampling_time_range)
+        self.command[env_ids, 0] = self._uniform(n, *c.lin_vel_x)
+        self.command[env_ids, 1] = self._uniform(n, *c.lin_vel_y)
+        self.command[env_ids, 2] = self._uniform(n, *c.ang_vel_z)
+        if self._heading:
+            self.heading_target[env_ids] = self._uniform(n, *c.heading)
+            self.is_heading_env[env_ids] = self._uniform(n, 0.0, 1.0) <= c.rel_heading_envs
+        self.is_standing_env[env_ids] = self._uniform(n, 0.0, 1.0) <= c.rel_standing_envs
+
+    def _update_command(self) -> None:
+        """Heading envs: P-control on the integrated yaw; standing envs: zero command."""
+        c = self.spec.command
+        if self._heading:
+            error = _wrap_to_pi(self.heading_target - self.yaw)
+            ang = torch.clip(c.heading_control_stiffness * error, min=c.ang_vel_z[0], max=c.ang_vel_z[1])
+            self.command[:, 2] = torch.where(self.is_heading_env, ang, self.command[:, 2])
+        self.command[self.is_standing_env] = 0.0
+
+    def _compute_commands(self) -> None:
+        self.command_time_left -= self.dt
+        ids = (self.command_time_left <= 0.0).nonzero(as_tuple=False).squeeze(-1)
+        self._resample_command(ids)
+        self._update_command()
+
+    def _track_command_errors(self) -> None:
+        sl = self.layout.state_slices
+        err_xy = torch.linalg.norm(self.command[:, :2] - self.state[:, sl["base_lin_vel"]][:, :2], dim=1)
+        err_yaw = torch.abs(self.command[:, 2] - self.state[:, sl["base_ang_vel"]][:, 2])
+        self._error_sums += torch.stack([err_xy, err_yaw, torch.ones_like(err_xy)], dim=1)
+
+    def _apply_pushes(self) -> None:
+        """Interval push: add a uniform world-frame velocity change, rotated into the base by yaw only."""
+        self.push_time_left -= self.dt
+        ids = (self.push_time_left < 1e-6).nonzero(as_tuple=False).squeeze(-1)
+        n = ids.numel()
+        if n == 0:
+            return
+        lo, hi = self._push.interval_range_s
+        self.push_time_left[ids] = self._uniform(n, lo, hi)
+        ranges = self._push.params.get("velocity_range", {})
+        delta = torch.stack([self._uniform(n, *ranges.get(k, [0.0, 0.0])) for k in ("x", "y", "z", "roll", "pitch", "yaw")], dim=1)
+        cos, sin = torch.cos(self.yaw[ids]), torch.sin(self.yaw[ids])
+        sl = self.layout.state_slices
+        for block, key in ((delta[:, :3], "base_lin_vel"), (delta[:, 3:], "base_ang_vel")):
+            rotated = torch.stack(
+                [cos * block[:, 0] + sin * block[:, 1], -sin * block[:, 0] + cos * block[:, 1], block[:, 2]], dim=1
+            )
+            self.state[ids, sl[key]] += rotated
+
+    # ------------------------------------------------------------------------------------------------------
+    # Observations
+    # ------------------------------------------------------------------------------------------------------
+
+    def _compute_obs(self) -> TensorDict:
+        groups = {}
+        for name, terms in self._obs_groups.items():
+            parts = []
+            for src, noise, clip, scale in terms:
+                x = src(self)
+                if noise is not None:  # Isaac Lab order: noise, clip, scale
+                    x = noise(x)
+                if clip is not None:
+                    x = x.clip(min=clip[0], max=clip[1])
+                if scale is not None:
+                    x = x * scale
+                parts.append(x)
+            groups[name] = torch.cat(parts, dim=-1)
+        return TensorDict(groups, batch_size=[self.num_envs], device=self.device)
