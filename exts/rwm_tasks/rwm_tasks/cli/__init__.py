@@ -1,0 +1,1 @@
+"""Command-line front ends behind ``scripts/train.py`` and ``scripts/play.py``."""

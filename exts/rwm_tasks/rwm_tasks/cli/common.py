@@ -1,0 +1,151 @@
+"""Shared command-line plumbing: task and runtime resolution, log folders, checkpoints, clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from datetime import datetime
+
+from ..envs.registration import all_task_ids
+
+
+class UserError(Exception):
+    """Bad input from the command line: printed without a traceback, exit code 2."""
+
+
+def run_main(main) -> None:
+    """Run ``main()`` and turn :class:`UserError` into a one-line message and exit code 2."""
+    try:
+        code = main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(code or 0)
+
+
+def add_task_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments every entry point shares (plus Isaac Lab's launcher arguments)."""
+    from isaaclab.app import add_launcher_args
+
+    parser.add_argument("--task", required=True, help="Task id, e.g. RWM-Go2-Init-v0 (an unknown id lists the valid ones).")
+    parser.add_argument("--num_envs", type=int, default=None, help="Number of real (simulated) envs.")
+    parser.add_argument("--seed", type=int, default=None, help="Random seed of env and agent.")
+    parser.add_argument(
+        "--physics", choices=("physx", "newton_mjwarp"), default=None,
+        help="Isaac Lab physics preset; default: PhysX with CUDA and official assets, else Newton/MuJoCo-Warp.",
+    )  # fmt: skip
+    parser.add_argument(
+        "overrides", nargs="*", default=[],
+        help="Config overrides key=value, e.g. env.scene.num_envs=8 agent.algorithm.learning_rate=3e-4.",
+    )  # fmt: skip
+    add_launcher_args(parser)
+    parser.set_defaults(device=None)
+
+
+def check_task(task: str) -> str:
+    """The task id, or a :class:`UserError` listing the valid ones."""
+    import rwm_tasks  # noqa: F401  (registers the ids)
+
+    valid = all_task_ids()
+    if task not in valid:
+        raise UserError(f"unknown task '{task}'. Valid tasks:\n  " + "\n  ".join(valid))
+    return task
+
+
+def stage_of(task: str) -> str:
+    return task.split("-")[2]
+
+
+def check_overrides(overrides: list[str]) -> list[str]:
+    for item in overrides:
+        if not re.fullmatch(r"(env|agent)\.[\w.\[\]]+=.*", item) and not item.startswith(("physics=", "presets=")):
+            raise UserError(f"override '{item}' is not of the form env.<path>=<value> or agent.<path>=<value>")
+    return overrides
+
+
+def resolve_configs(args: argparse.Namespace, play: bool = False):
+    """Env and agent cfgs of ``args.task`` with runtime choice, overrides, device, seed and env count applied."""
+    from isaaclab_tasks.utils import resolve_task_config
+
+    from ..runtime import select_runtime
+
+    task = check_task(args.task)
+    stage = stage_of(task)
+    choice = select_runtime(
+        args.device, stage, args.num_envs, requested_physics=args.physics,
+    )  # fmt: skip
+    print(choice.describe())
+    overrides = [f"physics={choice.physics}"] + check_overrides(list(args.overrides))
+    try:
+        env_cfg, agent_cfg = resolve_task_config(task, "rsl_rl_cfg_entry_point", play_mode=False, overrides=overrides)
+    except (KeyError, AttributeError, ValueError) as err:
+        raise UserError(f"could not apply overrides {args.overrides}: {err}") from err
+    env_cfg.sim.device = choice.sim_device
+    agent_cfg.device = choice.sim_device
+    if not any(o.startswith("env.scene.num_envs=") for o in args.overrides) and choice.num_envs:
+        env_cfg.scene.num_envs = choice.num_envs
+    if args.seed is not None:
+        agent_cfg.seed = args.seed
+    env_cfg.seed = agent_cfg.seed
+    if hasattr(agent_cfg, "imagination") and choice.num_imagined_envs:
+        agent_cfg.imagination.num_envs = choice.num_imagined_envs
+    return env_cfg, agent_cfg, choice
+
+
+def log_root(agent_cfg) -> str:
+    return os.path.abspath(os.path.join("logs", "rsl_rl", agent_cfg.experiment_name))
+
+
+def new_log_dir(agent_cfg) -> str:
+    name = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    if agent_cfg.run_name:
+        name += f"_{agent_cfg.run_name}"
+    path = os.path.join(log_root(agent_cfg), name)
+    while os.path.exists(path):  # never reuse (and overwrite) an existing run folder
+        path += "_1"
+    return path
+
+
+def find_checkpoint(root: str, load_run: str | None, checkpoint: str | None) -> str:
+    """Checkpoint file: an explicit path, or the latest (or ``checkpoint``-matching) model of a run."""
+    if checkpoint and os.path.isfile(checkpoint):
+        return os.path.abspath(checkpoint)
+    if checkpoint and os.sep in checkpoint:
+        raise UserError(f"checkpoint file '{checkpoint}' does not exist")
+    if not os.path.isdir(root):
+        raise UserError(f"no runs to load: log folder '{root}' does not exist (train first, or pass --checkpoint FILE)")
+    runs = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if load_run:
+        runs = [r for r in runs if re.fullmatch(load_run, r) or r == load_run]
+    if not runs:
+        raise UserError(f"no run matching '{load_run or '.*'}' in '{root}'")
+    run_dir = os.path.join(root, runs[-1])
+    pattern = checkpoint or r"model_.*\.pt"
+    models = [f for f in os.listdir(run_dir) if re.fullmatch(pattern, f)]
+    if not models:
+        raise UserError(f"no checkpoint matching '{pattern}' in '{run_dir}'")
+    models.sort(key=lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", f)])
+    return os.path.join(run_dir, models[-1])
+
+
+def check_checkpoint(path: str) -> dict:
+    """Load a checkpoint on CPU, or a :class:`UserError` saying why it cannot be read."""
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001  (any unreadable file is the same user error)
+        raise UserError(f"checkpoint '{path}' cannot be read ({type(err).__name__}: {err})") from err
+    if not isinstance(data, dict) or not any(k in data for k in ("actor_state_dict", "model_state_dict")):
+        raise UserError(f"'{path}' is not an rsl-rl policy checkpoint (no actor/model state)")
+    return data
+
+
+def dump_configs(log_dir: str, env_cfg, agent_cfg) -> None:
+    """Save the resolved configs beside the checkpoints, as Isaac Lab's train script does."""
+    from isaaclab.utils.io import dump_yaml
+
+    dump_yaml(os.path.join(log_dir, "params", "env.yaml"), env_cfg)
+    dump_yaml(os.path.join(log_dir, "params", "agent.yaml"), agent_cfg)

@@ -1,0 +1,97 @@
+"""Train a policy on an RWM task: ``python scripts/train.py --task RWM-Go2-Init-v0``.
+
+Init trains model-free PPO with stock rsl-rl on the Isaac Lab env. The model-based stages (Pretrain,
+Finetune, Offline) drive the same stock runner through :mod:`rwm_tasks.training`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .common import (
+    UserError, add_task_args, check_checkpoint, dump_configs, find_checkpoint, log_root, new_log_dir,
+    resolve_configs, run_main, stage_of,
+)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train a policy on an RWM task (Isaac Lab 3 + stock rsl-rl).",
+        epilog="Example: python scripts/train.py --task RWM-Go2-Init-v0 --num_envs 16 --max_iterations 2",
+    )
+    add_task_args(parser)
+    parser.add_argument("--max_iterations", type=int, default=None, help="PPO iterations (default: agent cfg).")
+    parser.add_argument("--resume", action="store_true", help="Resume from a previous run of this experiment.")
+    parser.add_argument("--load_run", default=None, help="Run folder (name or regex) to resume; default latest.")
+    parser.add_argument("--checkpoint", default=None, help="Checkpoint file, or file-name regex within the run.")
+    parser.add_argument("--logger", choices=("tensorboard", "wandb"), default="tensorboard", help="Where to log.")
+    parser.add_argument("--run_name", default=None, help="Suffix of the run folder and W&B run name.")
+    parser.add_argument("--world_model", default=None, help="World-model checkpoint (Finetune, Offline).")
+    parser.add_argument("--dataset", default=None, help="Dataset file of transitions (Offline).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Isaac Lab's config resolver reads Hydra overrides from sys.argv: hand it only ours
+    sys.argv = sys.argv[:1]
+    env_cfg, agent_cfg, choice = resolve_configs(args)
+    if args.max_iterations is not None:
+        agent_cfg.max_iterations = args.max_iterations
+    if args.run_name:
+        agent_cfg.run_name = args.run_name
+    stage = stage_of(args.task)
+    if stage == "Play":
+        raise UserError(f"'{args.task}' is a play task; use scripts/play.py (or train the Init task)")
+
+    resume_path = None
+    if args.resume or args.checkpoint:
+        resume_path = find_checkpoint(log_root(agent_cfg), args.load_run, args.checkpoint)
+        check_checkpoint(resume_path)
+    if args.logger == "wandb":
+        from ..runtime import apply_wandb_env, wandb_settings
+
+        settings = wandb_settings(args.task, stage, args.run_name)
+        apply_wandb_env(settings)
+        agent_cfg.logger = "wandb"
+        agent_cfg.wandb_project = settings["runner"]["wandb_project"]
+    log_dir = new_log_dir(agent_cfg)
+
+    if stage == "Init":
+        return _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path)
+    from ..training import run_stage
+
+    return run_stage(stage, args, env_cfg, agent_cfg, log_dir, resume_path)
+
+
+def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
+    import gymnasium as gym
+    from isaaclab.app import launch_simulation
+    from isaaclab_rl.rsl_rl import (
+        RslRlVecEnvWrapper, check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg,
+    )  # fmt: skip
+
+    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
+    with launch_simulation(env_cfg, args):
+        env = gym.make(args.task, cfg=env_cfg)
+        try:
+            env = RslRlVecEnvWrapper(env, clip_actions=agent_cfg.clip_actions)
+            runner = create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
+            if resume_path:
+                print(f"[rwm_tasks] resuming from {resume_path}")
+                runner.load(resume_path, map_location=agent_cfg.device)
+            dump_configs(log_dir, env_cfg, agent_cfg)
+            start = time.time()
+            runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+            print(f"[rwm_tasks] trained {agent_cfg.max_iterations} iterations in {time.time() - start:.1f} s; "
+                  f"checkpoints in {log_dir}")  # fmt: skip
+        finally:
+            env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

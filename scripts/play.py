@@ -1,0 +1,7 @@
+"""Play and export a policy of an RWM task. Run with ``python``, ``isaaclab -p`` or ``isaaclab.sh -p``; see --help."""
+
+from rwm_tasks.cli.common import run_main
+from rwm_tasks.cli.play import main
+
+if __name__ == "__main__":
+    run_main(main)
