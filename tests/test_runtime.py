@@ -104,11 +104,13 @@ def test_explicit_env_counts_win():
     assert (choice.num_envs, choice.num_imagined_envs) == (2, 64)
     offline = runtime.select_runtime(None, "Offline", 512, cuda=False, assets=None)
     assert (offline.num_envs, offline.num_imagined_envs) == (0, 512)
-    assert runtime.select_runtime(None, "Init", None, cuda=False, assets=False, requested_imagined_envs=9).num_imagined_envs == 0
+    init = runtime.select_runtime(None, "Init", None, cuda=False, assets=False, requested_imagined_envs=9)
+    assert init.num_imagined_envs == 0
 
 
 def test_explicit_physics_wins(monkeypatch):
-    assert runtime.select_runtime(None, "Init", None, cuda=True, assets=True, requested_physics="newton_mjwarp").physics == "newton_mjwarp"
+    choice = runtime.select_runtime(None, "Init", None, cuda=True, assets=True, requested_physics="newton_mjwarp")
+    assert choice.physics == "newton_mjwarp"
     monkeypatch.setenv("RWM_PHYSICS", "physx")
     assert runtime.select_runtime(None, "Init", None, cuda=True, assets=False).physics == "physx"
     monkeypatch.setenv("RWM_PHYSICS", "bullet")

@@ -168,9 +168,10 @@ class RuntimeChoice:
     def describe(self) -> str:
         """One line for the start of a run, e.g. ``[rwm] Pretrain on cuda:0 | physx | ... (why)``."""
         assets = "official assets" if self.use_official_assets else "local stand-in assets"
-        envs = f"{self.num_envs} real envs"
+        counts = [f"{self.num_envs} real envs"] if self.stage != "Offline" else []
         if self.num_imagined_envs:
-            envs += f", {self.num_imagined_envs} imagined envs"
+            counts.append(f"{self.num_imagined_envs} imagined envs")
+        envs = ", ".join(counts)
         if self.stage == "Offline":
             return f"[rwm] Offline on {self.device} | no simulator | {envs} ({'; '.join(self.reasons)})"
         return f"[rwm] {self.stage} on {self.device} | {self.physics} | {assets} | {envs} ({'; '.join(self.reasons)})"
@@ -203,7 +204,7 @@ def _choose_device(requested: str | None, cuda: bool, reasons: list[str]) -> str
     if cuda:
         reasons.append("CUDA available")
         return "cuda:0"
-    reasons.append("no CUDA (or RWM_FORCE_CPU=1)")
+    reasons.append("RWM_FORCE_CPU=1" if _env_flag("RWM_FORCE_CPU") else "no CUDA")
     return "cpu"
 
 
@@ -246,7 +247,9 @@ def select_runtime(
         official = False
     else:
         official = assets_reachable() if assets is None else assets
-        reasons.append("official assets reachable" if official else "official assets unreachable or RWM_LOCAL_ASSETS=1")
+        forced = os.environ.get("RWM_LOCAL_ASSETS") if _env_flag("RWM_LOCAL_ASSETS") is not None else None
+        state = f"RWM_LOCAL_ASSETS={forced}" if forced else ("reachable" if official else "unreachable")
+        reasons.append(f"official assets {'used' if official else 'not used'} ({state})")
     physics = _choose_physics(device, official, requested_physics, reasons)
 
     on_gpu = device.startswith("cuda")

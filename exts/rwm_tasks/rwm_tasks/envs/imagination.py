@@ -73,7 +73,9 @@ def state_bounds_from_data(states: torch.Tensor, margin: float = 0.5) -> tuple[t
     return lo - margin * span, hi + margin * span
 
 
-def state_bounds_from_stats(mean: torch.Tensor, std: torch.Tensor, k: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+def state_bounds_from_stats(
+    mean: torch.Tensor, std: torch.Tensor, k: float = 10.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Divergence bounds ``mean +- k * std`` per state dim."""
     return mean - k * std, mean + k * std
 
@@ -231,47 +233,51 @@ class ImaginationEnv(VecEnv):
 
     def _bind_obs_group(self, group: ObsGroupSpec) -> list[tuple]:
         """Per term: (source fn, noise fn or None, clip, scale), in the group's order."""
-        sl = self.layout.state_slices
         bound = []
         for term in group.terms:
-            what = f"observation term '{group.name}/{term.name}' ({term.func})"
-            p = term.params
-            f = term.func
-            if f in ("base_lin_vel", "base_ang_vel", "projected_gravity"):
-                s = sl[f]
-                src = lambda env, s=s: env.state[:, s]  # noqa: E731
-            elif f == "generated_commands":
-                if p.get("command_name") not in (None, self.spec.command.name):
-                    raise self._fail(what, f"unknown command '{p.get('command_name')}'")
-                src = lambda env: env.command  # noqa: E731
-            elif f in ("joint_pos", "joint_pos_rel", "joint_vel", "joint_vel_rel", "joint_effort"):
-                ids = self._joint_ids(p, what)
-                s = sl["joint_pos" if f.startswith("joint_pos") else "joint_vel" if f.startswith("joint_vel") else "joint_effort"]
-                if f == "joint_pos":  # absolute = relative + default pose
-                    src = lambda env, s=s, ids=ids: (env.state[:, s] + env._default_joint_pos)[:, ids]  # noqa: E731
-                else:  # default joint velocity is zero, so joint_vel == joint_vel_rel
-                    src = lambda env, s=s, ids=ids: env.state[:, s][:, ids]  # noqa: E731
-            elif f == "last_action":
-                if p.get("action_name") not in (None, self.spec.action.name):
-                    raise self._fail(what, f"unknown action term '{p.get('action_name')}'")
-                src = lambda env: env.last_action  # noqa: E731
-            else:
-                raise self._fail(what, "unknown observation function")
+            source = self._obs_source(term.func, term.params, f"observation term '{group.name}/{term.name}'")
             noise = self._bind_noise(term.noise) if group.enable_corruption and term.noise is not None else None
             clip = None if term.clip is None else (float(term.clip[0]), float(term.clip[1]))
             scale = None if term.scale is None else torch.as_tensor(term.scale, dtype=torch.float32, device=self.device)
-            bound.append((src, noise, clip, scale))
+            bound.append((source, noise, clip, scale))
         return bound
 
+    def _obs_source(self, func: str, params: dict, what: str) -> Callable[[], torch.Tensor]:
+        """Isaac Lab observation function ``func`` evaluated on the imagined state, command and action."""
+        what = f"{what} ({func})"
+        sl = self.layout.state_slices
+        if func in ("base_lin_vel", "base_ang_vel", "projected_gravity"):
+            s = sl[func]
+            return lambda: self.state[:, s]
+        if func == "generated_commands":
+            if params.get("command_name") not in (None, self.spec.command.name):
+                raise self._fail(what, f"unknown command '{params.get('command_name')}'")
+            return lambda: self.command
+        if func == "last_action":
+            if params.get("action_name") not in (None, self.spec.action.name):
+                raise self._fail(what, f"unknown action term '{params.get('action_name')}'")
+            return lambda: self.last_action
+        groups = {"joint_pos": "joint_pos", "joint_pos_rel": "joint_pos", "joint_vel": "joint_vel",
+                  "joint_vel_rel": "joint_vel", "joint_effort": "joint_effort"}  # fmt: skip
+        if func not in groups:
+            raise self._fail(what, "unknown observation function")
+        s, ids = sl[groups[func]], self._joint_ids(params, what)
+        if func == "joint_pos":  # absolute = relative + default pose
+            return lambda: (self.state[:, s] + self._default_joint_pos)[:, ids]
+        return lambda: self.state[:, s][:, ids]  # default joint velocity is zero: joint_vel == joint_vel_rel
+
     def _bind_noise(self, noise) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Isaac Lab noise cfg (uniform / gaussian / constant; add / scale / abs) drawn from the env generator."""
         p = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in noise.params.items()}
         gen = self._gen
-        if noise.kind == "uniform":
-            sample = lambda x: torch.rand(x.shape, generator=gen, device=x.device) * (p["n_max"] - p["n_min"]) + p["n_min"]  # noqa: E731
-        elif noise.kind == "gaussian":
-            sample = lambda x: p["mean"] + p["std"] * torch.randn(x.shape, generator=gen, device=x.device)  # noqa: E731
-        else:
-            sample = lambda x: p["bias"].expand_as(x)  # noqa: E731
+
+        def sample(x: torch.Tensor) -> torch.Tensor:
+            if noise.kind == "uniform":
+                return torch.rand(x.shape, generator=gen, device=x.device) * (p["n_max"] - p["n_min"]) + p["n_min"]
+            if noise.kind == "gaussian":
+                return p["mean"] + p["std"] * torch.randn(x.shape, generator=gen, device=x.device)
+            return p["bias"].expand_as(x)
+
         ops = {"add": lambda x, n: x + n, "scale": lambda x, n: x * n, "abs": lambda x, n: n}
         if noise.operation not in ops:
             raise ValueError(f"unknown noise operation '{noise.operation}'")
@@ -312,13 +318,19 @@ class ImaginationEnv(VecEnv):
             elif term.func == "bad_orientation":
                 limit = float(term.params["limit_angle"])
                 s = sl["projected_gravity"]
-                fn = lambda out, s=s, limit=limit: torch.acos((-self.state[:, s][:, 2]).clamp(-1.0, 1.0)).abs() > limit  # noqa: E731
+
+                def fn(out, s=s, limit=limit):
+                    return torch.acos((-self.state[:, s][:, 2]).clamp(-1.0, 1.0)).abs() > limit
+
             elif term.func == "root_height_below_minimum":
                 if "base_height" not in ext:
                     raise self._fail(what, "needs a 'base_height' extension output")
                 minimum = float(term.params["minimum_height"])
                 e = ext["base_height"]
-                fn = lambda out, e=e, minimum=minimum: self.extension[:, e].reshape(-1) < minimum  # noqa: E731
+
+                def fn(out, e=e, minimum=minimum):
+                    return self.extension[:, e].reshape(-1) < minimum
+
             else:
                 raise self._fail(what, "unknown termination function")
             bound.append((term.name, fn))
@@ -394,7 +406,8 @@ class ImaginationEnv(VecEnv):
     def _step(self, actions: torch.Tensor):
         actions = actions.to(self.device, torch.float32)
         if actions.shape != (self.num_envs, self.num_actions):
-            raise ValueError(f"actions must have shape ({self.num_envs}, {self.num_actions}), got {tuple(actions.shape)}")
+            expected = (self.num_envs, self.num_actions)
+            raise ValueError(f"actions must have shape {expected}, got {tuple(actions.shape)}")
         if self.clip_actions is not None:
             actions = actions.clamp(-self.clip_actions, self.clip_actions)
         prev_action = self.last_action
@@ -609,7 +622,8 @@ class ImaginationEnv(VecEnv):
         lo, hi = self._push.interval_range_s
         self.push_time_left[ids] = self._uniform(n, lo, hi)
         ranges = self._push.params.get("velocity_range", {})
-        delta = torch.stack([self._uniform(n, *ranges.get(k, [0.0, 0.0])) for k in ("x", "y", "z", "roll", "pitch", "yaw")], dim=1)
+        axes = ("x", "y", "z", "roll", "pitch", "yaw")
+        delta = torch.stack([self._uniform(n, *ranges.get(k, [0.0, 0.0])) for k in axes], dim=1)
         cos, sin = torch.cos(self.yaw[ids]), torch.sin(self.yaw[ids])
         sl = self.layout.state_slices
         for block, key in ((delta[:, :3], "base_lin_vel"), (delta[:, 3:], "base_ang_vel")):
@@ -627,7 +641,7 @@ class ImaginationEnv(VecEnv):
         for name, terms in self._obs_groups.items():
             parts = []
             for src, noise, clip, scale in terms:
-                x = src(self)
+                x = src()
                 if noise is not None:  # Isaac Lab order: noise, clip, scale
                     x = noise(x)
                 if clip is not None:
