@@ -1,0 +1,246 @@
+"""The model-based stages on stock rsl-rl (REFERENCE §2):
+
+- Pretrain: PPO on the real env; every real transition enters a replay buffer and the world model trains
+  on it each iteration. Checkpoints: the runner's ``model_<it>.pt`` and ``world_model.pt``.
+- Finetune (MBPO-PPO): resume a policy and a pretrained model; each iteration a few real envs add real steps
+  to the buffer, the model trains on it, and PPO learns on imagined rollouts (:class:`ImaginationEnv`).
+- Offline (MOPO-PPO): a frozen ensemble and a dataset file, no simulator; PPO on imagination with the
+  uncertainty-penalised reward.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import torch
+
+from ..cli.common import UserError, check_checkpoint, dump_configs, find_checkpoint, log_root
+from ..envs.imagination import ImaginationEnv, state_bounds_from_data, state_bounds_from_stats
+from ..envs.layout import RobotLayout, get_layout
+from ..envs.registration import ROBOTS
+from ..envs.task_spec import TaskSpec
+from ..world_model.data import DatasetError, ReplayBuffer, TransitionStore, load_dataset
+from ..world_model.stepper import ModelStepper
+from ..world_model.train import load_checkpoint
+from .recorder import TransitionRecorder
+from .vec_envs import RolloutHookEnv
+from .world_model_learner import WorldModelLearner, new_model, train_config
+
+WORLD_MODEL_FILE = "world_model.pt"
+
+
+def layout_of(task: str) -> RobotLayout:
+    return get_layout(ROBOTS[task.split("-")[1]])
+
+
+def history_sampler(source, history: int, generator: torch.Generator):
+    """Reset windows for imagination: ``history`` states with the actions applied at them.
+
+    A data row holds a state and the *last* applied action (the one that led to it), so the action applied
+    at state ``t`` is the action column of row ``t + 1``; windows therefore need ``history + 1`` rows.
+    """
+
+    def sample(n: int):
+        batch = source.sample(n, generator)
+        return batch.states[:, :history], batch.actions[:, 1 : history + 1]
+
+    return sample
+
+
+def _runner(env, agent_cfg, log_dir):
+    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
+
+    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
+    return create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
+
+
+def _imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
+    im = agent_cfg.imagination
+    generator = torch.Generator(device=agent_cfg.device).manual_seed(seed)
+    stepper = ModelStepper(model.to(agent_cfg.device).eval(), im.num_envs, generator=generator)
+    return ImaginationEnv(
+        spec, layout, stepper, sample, im.num_envs, max_episode_length=im.max_episode_length, device=agent_cfg.device,
+        uncertainty_penalty=im.uncertainty_penalty, termination_threshold=im.termination_threshold,
+        state_bounds=bounds, clip_actions=agent_cfg.clip_actions, seed=seed,
+    )  # fmt: skip
+
+
+def _load_world_model(path: str | None, layout: RobotLayout, what: str):
+    if not path:
+        raise UserError(f"{what} needs a world-model checkpoint: pass --world_model FILE")
+    if not os.path.isfile(path):
+        raise UserError(f"world-model checkpoint '{path}' does not exist")
+    try:
+        return load_checkpoint(path, layout)
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise UserError(str(err)) from err
+
+
+def _save_run_info(log_dir: str, spec: TaskSpec, info: dict) -> None:
+    os.makedirs(log_dir, exist_ok=True)
+    with open(os.path.join(log_dir, "task_spec.json"), "w") as f:
+        json.dump(spec.to_dict(), f, indent=1)
+    with open(os.path.join(log_dir, "rwm_run.json"), "w") as f:
+        json.dump(info, f, indent=1)
+
+
+def _real_env(args, env_cfg, agent_cfg):
+    import gymnasium as gym
+    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
+
+    env_cfg.compute_final_obs = True  # terminal rows for the world model
+    return RslRlVecEnvWrapper(gym.make(args.task, cfg=env_cfg), clip_actions=agent_cfg.clip_actions)
+
+
+# --- Pretrain ----------------------------------------------------------------------------------------------
+def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
+    from isaaclab.app import launch_simulation
+
+    layout, wm = layout_of(args.task), agent_cfg.world_model
+    spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
+    config = train_config(wm, agent_cfg.seed)
+    with launch_simulation(env_cfg, args):
+        env = _real_env(args, env_cfg, agent_cfg)
+        try:
+            buffer = ReplayBuffer(layout, env.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
+            learner = WorldModelLearner(layout, new_model(layout, wm, agent_cfg.seed), config, buffer,
+                                        wm.updates_per_iteration, fitted=False)  # fmt: skip
+            recorder = TransitionRecorder(buffer, layout)
+            runner = None
+
+            def before_rollout(it: int) -> None:
+                if it == 0:
+                    return
+                learner.update()
+                learner.log_to(runner.logger.writer, it - 1)
+                if (it - 1) % agent_cfg.save_interval == 0:
+                    learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
+
+            vec = RolloutHookEnv(env, agent_cfg.num_steps_per_env, before_rollout,
+                                 lambda obs, rew, dones, extras: recorder.record(obs, dones, extras))  # fmt: skip
+            runner = _runner(vec, agent_cfg, log_dir)
+            if resume_path:
+                runner.load(resume_path, map_location=agent_cfg.device)
+            dump_configs(log_dir, env_cfg, agent_cfg)
+            _save_run_info(log_dir, spec, {"stage": "Pretrain", "task": args.task, "resumed_from": resume_path})
+            start = time.time()
+            runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+            learner.update()
+            learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
+            print(f"[rwm_tasks] Pretrain: {agent_cfg.max_iterations} iterations, {len(buffer)} real steps in the "
+                  f"buffer, {time.time() - start:.1f} s; world model: {os.path.join(log_dir, WORLD_MODEL_FILE)}")  # fmt: skip
+        finally:
+            env.close()
+    return 0
+
+
+# --- Finetune ----------------------------------------------------------------------------------------------
+def _default_checkpoint(agent_cfg, stage: str, pattern: str, what: str) -> str:
+    root = os.path.join(os.path.dirname(log_root(agent_cfg)), agent_cfg.experiment_name.replace("_finetune", f"_{stage}"))
+    try:
+        return find_checkpoint(root, None, pattern)
+    except UserError as err:
+        raise UserError(f"Finetune needs {what}: {err}") from err
+
+
+def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
+    from isaaclab.app import launch_simulation
+
+    layout, wm, im = layout_of(args.task), agent_cfg.world_model, agent_cfg.imagination
+    policy_path = resume_path or _default_checkpoint(agent_cfg, "init", r"model_.*\.pt", "an Init policy")
+    check_checkpoint(policy_path)
+    model_path = args.world_model or wm.checkpoint or _default_checkpoint(
+        agent_cfg, "pretrain", WORLD_MODEL_FILE, "a pretrained world model (--world_model FILE)")  # fmt: skip
+    ckpt = _load_world_model(model_path, layout, "Finetune")
+    spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
+    config = ckpt.train_config or train_config(wm, agent_cfg.seed)
+    with launch_simulation(env_cfg, args):
+        real = _real_env(args, env_cfg, agent_cfg)
+        try:
+            buffer = ReplayBuffer(layout, real.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
+            learner = WorldModelLearner(layout, ckpt.model, config, buffer, wm.updates_per_iteration, fitted=True)
+            if ckpt.trainer_state:
+                learner.trainer.load_state_dict(ckpt.trainer_state)
+            recorder = TransitionRecorder(buffer, layout)
+            real_obs = {"obs": real.get_observations(), "reward": torch.zeros(real.num_envs)}
+            real_return = []
+
+            def collect(steps: int) -> None:
+                """Real steps with the current policy (stochastic, as PPO acts) into the buffer."""
+                policy = runner.alg.get_policy() if runner is not None else None
+                for _ in range(steps):
+                    obs = real_obs["obs"]
+                    with torch.inference_mode():
+                        actions = policy(obs.to(agent_cfg.device), stochastic_output=True) if policy else \
+                            torch.zeros(real.num_envs, real.num_actions)  # fmt: skip
+                    obs, rew, dones, extras = real.step(actions.to(real.device))
+                    recorder.record(obs, dones, extras)
+                    real_return.append(float(rew.mean()))
+                    real_obs["obs"] = obs
+
+            runner = None
+            collect(config.history + 2)  # enough real rows for the first reset windows
+            sample = history_sampler(buffer, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
+            bounds = state_bounds_from_stats(ckpt.model.state_norm.mean, ckpt.model.state_norm.std)
+            imagination = _imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
+
+            def before_rollout(it: int) -> None:
+                real_return.clear()
+                collect(im.real_steps_per_iteration)
+                learner.update()
+                writer = runner.logger.writer
+                learner.log_to(writer, it)
+                if writer is not None:
+                    writer.add_scalar("Real/mean_step_reward", sum(real_return) / max(len(real_return), 1), it)
+                if it % agent_cfg.save_interval == 0:
+                    learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
+
+            vec = RolloutHookEnv(imagination, agent_cfg.num_steps_per_env, before_rollout)
+            runner = _runner(vec, agent_cfg, log_dir)
+            runner.load(policy_path, map_location=agent_cfg.device)
+            print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}")
+            dump_configs(log_dir, env_cfg, agent_cfg)
+            _save_run_info(log_dir, spec, {"stage": "Finetune", "task": args.task, "policy": policy_path,
+                                           "world_model": model_path})  # fmt: skip
+            start = time.time()
+            runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+            learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
+            print(f"[rwm_tasks] Finetune: {agent_cfg.max_iterations} iterations in {time.time() - start:.1f} s; "
+                  f"{len(buffer)} real steps; checkpoints in {log_dir}")  # fmt: skip
+        finally:
+            real.close()
+    return 0
+
+
+# --- Offline -----------------------------------------------------------------------------------------------
+def offline(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
+    layout, im = layout_of(args.task), agent_cfg.imagination
+    if im.uncertainty_penalty < 0:
+        raise UserError(f"uncertainty penalty lambda must be >= 0, got {im.uncertainty_penalty}")
+    ckpt = _load_world_model(args.world_model or agent_cfg.world_model.checkpoint, layout, "Offline training")
+    if not args.dataset:
+        raise UserError("Offline training needs a dataset: pass --dataset FILE (.csv or .npz)")
+    history = ckpt.train_config.history if ckpt.train_config else agent_cfg.world_model.history_length
+    try:
+        data = load_dataset(args.dataset, layout, min_window=history + 1)
+        store = TransitionStore(data, window=history + 1, device=agent_cfg.device)
+    except (DatasetError, FileNotFoundError) as err:
+        raise UserError(str(err)) from err
+    spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
+    generator = torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed)
+    bounds = state_bounds_from_data(store.normalization_tensors()["states"])
+    imagination = _imagination(spec, layout, ckpt.model, history_sampler(store, history, generator), agent_cfg,
+                               bounds, agent_cfg.seed)  # fmt: skip
+    runner = _runner(imagination, agent_cfg, log_dir)
+    if resume_path:
+        runner.load(resume_path, map_location=agent_cfg.device)
+    dump_configs(log_dir, env_cfg, agent_cfg)
+    _save_run_info(log_dir, spec, {"stage": "Offline", "task": args.task, "world_model": ckpt.path,
+                                   "dataset": os.path.abspath(args.dataset), "resumed_from": resume_path})  # fmt: skip
+    start = time.time()
+    runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+    print(f"[rwm_tasks] Offline: {agent_cfg.max_iterations} iterations on {im.num_envs} imagined envs in "
+          f"{time.time() - start:.1f} s; checkpoints in {log_dir}")  # fmt: skip
+    return 0

@@ -1,0 +1,87 @@
+"""The world model as it learns beside the policy: model, trainer, normalisation from replay data, logging."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..envs.layout import RobotLayout
+from ..world_model.data import ReplayBuffer, WindowBatch
+from ..world_model.model import EnsembleWorldModel
+from ..world_model.train import Trainer, TrainConfig, make_model, pos_weight_from_rate, save_checkpoint
+
+
+def train_config(wm_cfg, seed: int) -> TrainConfig:
+    """The trainer settings of an agent cfg's ``world_model`` group."""
+    return TrainConfig(
+        history=wm_cfg.history_length, forecast=wm_cfg.forecast_horizon, alpha=wm_cfg.step_weight_decay,
+        loss=wm_cfg.loss, batch_size=wm_cfg.batch_size, learning_rate=wm_cfg.learning_rate,
+        weight_decay=wm_cfg.weight_decay, grad_clip=wm_cfg.grad_clip, seed=seed,
+    )  # fmt: skip
+
+
+def new_model(layout: RobotLayout, wm_cfg, seed: int) -> EnsembleWorldModel:
+    return make_model(
+        layout, None, seed, num_heads=wm_cfg.ensemble_size, hidden_dim=wm_cfg.rnn_hidden_dim,
+        num_layers=wm_cfg.rnn_num_layers, head_hidden_dims=tuple(wm_cfg.head_hidden_dims),
+    )  # fmt: skip
+
+
+def _normalization_from(batch: WindowBatch) -> dict[str, torch.Tensor]:
+    """Normalisation samples from windows (which never cross an episode start)."""
+    flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
+    return {
+        "states": flat(batch.states),
+        "actions": flat(batch.actions),
+        "deltas": flat(batch.states[:, 1:] - batch.states[:, :-1]),
+        "extension": flat(batch.extension),
+    }
+
+
+class WorldModelLearner:
+    """Trains a world model on a :class:`ReplayBuffer` a few gradient steps at a time.
+
+    A new model fits its normalisation on the first data it sees; a pretrained one keeps its own.
+    """
+
+    def __init__(self, layout: RobotLayout, model: EnsembleWorldModel, config: TrainConfig, buffer: ReplayBuffer,
+                 updates: int, fitted: bool):  # fmt: skip
+        self.layout, self.model, self.config, self.buffer, self.updates = layout, model, config, buffer, updates
+        self.trainer: Trainer | None = Trainer(model, config) if fitted else None
+        self.last_logs: dict[str, float] = {}
+
+    def ready(self) -> bool:
+        return self.buffer.num_windows > 0
+
+    def update(self) -> dict[str, float]:
+        """``updates`` gradient steps (none until the buffer holds a full window); mean logs."""
+        if not self.ready():
+            return {}
+        if self.trainer is None:
+            sample = self.buffer.sample(min(4096, 64 * self.buffer.num_envs), torch.Generator().manual_seed(0))
+            self.model.fit_normalization(**_normalization_from(sample))
+            rates = {"contact": sample.contacts.mean((0, 1)), "termination": sample.terminations.mean((0, 1))}
+            self.trainer = Trainer(
+                self.model, self.config, pos_weight_from_rate(rates["contact"], self.config.pos_weight_cap),
+                pos_weight_from_rate(rates["termination"], self.config.pos_weight_cap),
+            )  # fmt: skip
+        with torch.inference_mode(False), torch.enable_grad():
+            logs = [self.trainer.update(self.buffer) for _ in range(self.updates)]
+        self.model.eval()
+        self.last_logs = {k: sum(log[k] for log in logs) / len(logs) for k in logs[0]}
+        return self.last_logs
+
+    def log_to(self, writer, iteration: int, prefix: str = "WorldModel") -> None:
+        """World-model metrics beside rsl-rl's (TensorBoard or W&B writer)."""
+        if writer is None:
+            return
+        for key, value in self.last_logs.items():
+            writer.add_scalar(f"{prefix}/{key}", value, iteration)
+        writer.add_scalar(f"{prefix}/replay_steps", len(self.buffer), iteration)
+
+    def save(self, path: str, extra: dict) -> None:
+        if self.trainer is None:
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        save_checkpoint(path, self.model, self.layout, self.trainer, extra)
