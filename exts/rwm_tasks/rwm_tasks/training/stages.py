@@ -181,7 +181,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
                     real_obs["obs"] = obs
 
             runner = None
-            collect(config.history + 2)  # enough real rows for the first reset windows
+            collect(buffer.window)  # standing still (no policy yet): enough rows for the first reset windows
             sample = history_sampler(buffer, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
             bounds = state_bounds_from_stats(ckpt.model.state_norm.mean, ckpt.model.state_norm.std)
             imagination = _imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
@@ -200,6 +200,8 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             vec = RolloutHookEnv(imagination, agent_cfg.num_steps_per_env, before_rollout)
             runner = _runner(vec, agent_cfg, log_dir)
             runner.load(policy_path, map_location=agent_cfg.device)
+            collect(buffer.window)  # the loaded policy's own data, then restart imagination from it
+            imagination.reset()
             print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}")
             dump_configs(log_dir, env_cfg, agent_cfg)
             _save_run_info(log_dir, spec, {"stage": "Finetune", "task": args.task, "policy": policy_path,

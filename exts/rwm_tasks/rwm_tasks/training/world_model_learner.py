@@ -55,9 +55,16 @@ class WorldModelLearner:
         return self.buffer.num_windows > 0
 
     def update(self) -> dict[str, float]:
-        """``updates`` gradient steps (none until the buffer holds a full window); mean logs."""
+        """``updates`` gradient steps (none until the buffer holds a full window); mean logs.
+
+        Safe to call inside the runner's rollout (``torch.inference_mode``): everything here runs with
+        inference mode off, so the model's tensors stay usable by autograd."""
         if not self.ready():
             return {}
+        with torch.inference_mode(False), torch.enable_grad():
+            return self._update()
+
+    def _update(self) -> dict[str, float]:
         if self.trainer is None:
             sample = self.buffer.sample(min(4096, 64 * self.buffer.num_envs), torch.Generator().manual_seed(0))
             self.model.fit_normalization(**_normalization_from(sample))
@@ -66,8 +73,7 @@ class WorldModelLearner:
                 self.model, self.config, pos_weight_from_rate(rates["contact"], self.config.pos_weight_cap),
                 pos_weight_from_rate(rates["termination"], self.config.pos_weight_cap),
             )  # fmt: skip
-        with torch.inference_mode(False), torch.enable_grad():
-            logs = [self.trainer.update(self.buffer) for _ in range(self.updates)]
+        logs = [self.trainer.update(self.buffer) for _ in range(self.updates)]
         self.model.eval()
         self.last_logs = {k: sum(log[k] for log in logs) / len(logs) for k in logs[0]}
         return self.last_logs
