@@ -89,8 +89,14 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
     if args.seed is not None:
         agent_cfg.seed = args.seed
     env_cfg.seed = agent_cfg.seed
-    if hasattr(agent_cfg, "imagination") and choice.num_imagined_envs:
-        agent_cfg.imagination.num_envs = choice.num_imagined_envs
+    if hasattr(agent_cfg, "imagination"):
+        if choice.num_imagined_envs and not any(o.startswith("agent.imagination.num_envs=") for o in args.overrides):
+            agent_cfg.imagination.num_envs = choice.num_imagined_envs
+        if agent_cfg.imagination.uncertainty_penalty < 0:
+            raise UserError(
+                f"uncertainty penalty lambda must be >= 0 (penalised reward = reward - lambda * u), "
+                f"got {agent_cfg.imagination.uncertainty_penalty}"
+            )
     return env_cfg, agent_cfg, choice
 
 

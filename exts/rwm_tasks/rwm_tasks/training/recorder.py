@@ -50,3 +50,16 @@ class TransitionRecorder:
 
 def _col(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.to(like.device).reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def buffer_to_dataset(buffer: ReplayBuffer, source: str = "<replay buffer>"):
+    """The replay buffer's rows as a :class:`TransitionData` (env after env, oldest row first), with
+    episode starts where an env began an episode or where its stored history begins."""
+    from ..world_model.data import TransitionData
+
+    order = (buffer.ptr - buffer.size + torch.arange(buffer.size)) % buffer.capacity
+    columns = buffer.columns[:, order].cpu()  # [E, size, C]
+    first = buffer.first[:, order].cpu().clone()
+    first[:, 0] = True
+    starts = torch.nonzero(first.reshape(-1)).squeeze(1)
+    return TransitionData(columns.reshape(-1, columns.shape[-1]).numpy(), starts.numpy(), buffer.layout, source)

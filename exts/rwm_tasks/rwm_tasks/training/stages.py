@@ -21,14 +21,15 @@ from ..envs.imagination import ImaginationEnv, state_bounds_from_data, state_bou
 from ..envs.layout import RobotLayout, get_layout
 from ..envs.registration import ROBOTS
 from ..envs.task_spec import TaskSpec
-from ..world_model.data import DatasetError, ReplayBuffer, TransitionStore, load_dataset
+from ..world_model.data import DatasetError, ReplayBuffer, TransitionStore, load_dataset, write_npz
 from ..world_model.stepper import ModelStepper
 from ..world_model.train import load_checkpoint
-from .recorder import TransitionRecorder
+from .recorder import TransitionRecorder, buffer_to_dataset
 from .vec_envs import RolloutHookEnv
 from .world_model_learner import WorldModelLearner, new_model, train_config
 
 WORLD_MODEL_FILE = "world_model.pt"
+DATASET_FILE = "dataset.npz"
 
 
 def layout_of(task: str) -> RobotLayout:
@@ -129,8 +130,10 @@ def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
             learner.update()
             learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
+            write_npz(os.path.join(log_dir, DATASET_FILE), buffer_to_dataset(buffer, args.task))
             print(f"[rwm_tasks] Pretrain: {agent_cfg.max_iterations} iterations, {len(buffer)} real steps in the "
-                  f"buffer, {time.time() - start:.1f} s; world model: {os.path.join(log_dir, WORLD_MODEL_FILE)}")  # fmt: skip
+                  f"buffer, {time.time() - start:.1f} s; world model and replay data: "
+                  f"{os.path.join(log_dir, WORLD_MODEL_FILE)}, {DATASET_FILE}")  # fmt: skip
         finally:
             env.close()
     return 0
@@ -219,8 +222,6 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
 # --- Offline -----------------------------------------------------------------------------------------------
 def offline(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     layout, im = layout_of(args.task), agent_cfg.imagination
-    if im.uncertainty_penalty < 0:
-        raise UserError(f"uncertainty penalty lambda must be >= 0, got {im.uncertainty_penalty}")
     ckpt = _load_world_model(args.world_model or agent_cfg.world_model.checkpoint, layout, "Offline training")
     if not args.dataset:
         raise UserError("Offline training needs a dataset: pass --dataset FILE (.csv or .npz)")

@@ -30,7 +30,7 @@ def new_model(layout: RobotLayout, wm_cfg, seed: int) -> EnsembleWorldModel:
 
 def _normalization_from(batch: WindowBatch) -> dict[str, torch.Tensor]:
     """Normalisation samples from windows (which never cross an episode start)."""
-    flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
+    flat = lambda x: x.flatten(0, -2)  # noqa: E731
     return {
         "states": flat(batch.states),
         "actions": flat(batch.actions),
