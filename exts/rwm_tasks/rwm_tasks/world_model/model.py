@@ -235,9 +235,9 @@ class EnsembleWorldModel(nn.Module):
         """Sum over state dims of the head-averaged predicted std (normalised): [B, ..., S] -> [...]."""
         return logstd_n.exp().mean(0).sum(-1)
 
-    def flops_per_step(self, all_heads: bool = True) -> int:
-        """Multiply-adds x 2 of one model step for one env (GRU + heads); the size of the elementwise work
-        (gates, activations) is ignored."""
+    def flops(self) -> dict[str, int]:
+        """FLOPs (2 x multiply-adds) of one step for one env: the GRU and ONE head; elementwise work (gates,
+        activations) is ignored."""
         c = self.config
         macs, in_dim = 0, c.state_dim + c.action_dim
         for _ in range(c.num_layers):
@@ -245,4 +245,9 @@ class EnsembleWorldModel(nn.Module):
             in_dim = c.hidden_dim
         dims = [c.hidden_dim, *c.head_hidden_dims, sum(self._split)]
         head_macs = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
-        return 2 * (macs + head_macs * (c.num_heads if all_heads else 1))
+        return {"gru": 2 * macs, "head": 2 * head_macs}
+
+    def flops_per_step(self, all_heads: bool = True) -> int:
+        """FLOPs of one imagination step for one env: GRU once plus all heads (or one)."""
+        f = self.flops()
+        return f["gru"] + f["head"] * (self.num_heads if all_heads else 1)

@@ -1,0 +1,352 @@
+"""Evaluation of a world model on held-out trajectories: autoregressive rollouts, errors, baselines, plots.
+
+Protocol:
+- rollout: the model is warmed up on a history window of M true rows, then predicts H steps open-loop,
+  feeding back its ensemble-mean prediction with the TRUE actions (deterministic, no sampling). With input
+  noise scale ``sigma`` every state fed to the model (history and fed-back predictions) gets Gaussian noise
+  of ``sigma`` times the state's training std; errors are measured against the clean truth.
+- error: relative L1 ``sum |pred - true| / sum |true|`` per forecast step k = 1..H, summed over windows and
+  over the dimensions of a state group ('all' = every state dimension).
+- baselines: 'hold' (the state stays the last history state) and 'constant_velocity' (joint and base
+  velocities stay constant; joint positions integrate the last joint velocity, ``q_k = q + k dt qdot``;
+  everything else held). 'linear' (each dimension extrapolated from the last two history rows) is reported
+  as a third, stronger-at-one-step reference.
+- uncertainty vs error (REFERENCE §1): 32 windows spread evenly over the held-out data, 200-step rollouts.
+  Step-averaged: at each step k the epistemic u (see EnsembleWorldModel.epistemic) averaged over windows
+  against the relative L1 error over windows -> 200 points, Pearson and Spearman. Also reported: the pooled
+  per-(window, step) correlation (6,400 points, per-window error ``sum_d |err| / sum_d |true|``), which is
+  stricter because it also asks u to rank windows at the same step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from rwm_tasks.envs.layout import RobotLayout
+
+from .data import TransitionData, TransitionStore, WindowBatch
+from .model import EnsembleWorldModel
+from .stepper import ModelStepper
+
+DEFAULT_HORIZONS = (1, 8, 32, 100)
+DEFAULT_NOISE_SCALES = (0.1, 0.2, 0.4, 0.8)
+
+
+@dataclass
+class Rollout:
+    """Open-loop predictions of n windows: raw units."""
+
+    history: Tensor  # [n, M, S] true history states
+    pred: Tensor  # [n, H, S]
+    true: Tensor  # [n, H, S]
+    epistemic: Tensor  # [n, H]
+    aleatoric: Tensor  # [n, H]
+
+
+@torch.no_grad()
+def rollout(
+    model: EnsembleWorldModel,
+    batch: WindowBatch,
+    history: int,
+    noise_scale: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> Rollout:
+    """Warm up on rows [0, history) of each window and predict the remaining rows open-loop."""
+    n, window = batch.states.shape[:2]
+    std = model.state_norm.std
+
+    def noisy(x: Tensor) -> Tensor:
+        if not noise_scale:
+            return x
+        return x + noise_scale * std * torch.randn(x.shape, generator=generator).to(x)
+
+    stepper = ModelStepper(model, n, deterministic=True, generator=generator)
+    ids = torch.arange(n)
+    out = stepper.reset(ids, noisy(batch.states[:, :history]), batch.actions[:, :history], heads=torch.zeros_like(ids))
+    preds, epi, ale = [out.ensemble_mean], [out.epistemic], [out.aleatoric]
+    for k in range(1, window - history):
+        out = stepper.step(noisy(preds[-1]), batch.actions[:, history + k - 1])
+        preds.append(out.ensemble_mean)
+        epi.append(out.epistemic)
+        ale.append(out.aleatoric)
+    return Rollout(batch.states[:, :history], torch.stack(preds, 1), batch.states[:, history:], torch.stack(epi, 1),
+                   torch.stack(ale, 1))  # fmt: skip
+
+
+# --- baselines ---------------------------------------------------------------------------------------------------
+def hold_baseline(states: Tensor, history: int, horizon: int, layout: RobotLayout | None = None) -> Tensor:
+    """The state stays the last history state: [n, W, S] -> [n, horizon, S]."""
+    return states[:, history - 1 : history].expand(-1, horizon, -1).clone()
+
+
+def constant_velocity_baseline(states: Tensor, history: int, horizon: int, layout: RobotLayout) -> Tensor:
+    """Velocities constant, joint positions integrated with the last joint velocity, the rest held."""
+    pred = hold_baseline(states, history, horizon)
+    jp, jv = layout.state_slice("joint_pos"), layout.state_slice("joint_vel")
+    t = torch.arange(1, horizon + 1, dtype=states.dtype, device=states.device).view(1, -1, 1) * layout.dt
+    pred[..., jp] = states[:, history - 1 : history, jp] + t * states[:, history - 1 : history, jv]
+    return pred
+
+
+def linear_baseline(states: Tensor, history: int, horizon: int, layout: RobotLayout | None = None) -> Tensor:
+    """Each dimension extrapolated linearly from the last two history rows."""
+    last, prev = states[:, history - 1 : history], states[:, history - 2 : history - 1]
+    k = torch.arange(1, horizon + 1, dtype=states.dtype, device=states.device).view(1, -1, 1)
+    return last + k * (last - prev)
+
+
+BASELINES = {"hold": hold_baseline, "constant_velocity": constant_velocity_baseline, "linear": linear_baseline}
+
+
+# --- metrics -----------------------------------------------------------------------------------------------------
+def relative_l1(pred: Tensor, true: Tensor, groups: dict[str, slice]) -> dict[str, Tensor]:
+    """Per forecast step: sum |pred - true| / sum |true| over windows and the group's dims -> {group: [H]},
+    plus 'all'."""
+    err, ref = (pred - true).abs(), true.abs()
+    out = {"all": err.sum((0, 2)) / ref.sum((0, 2)).clamp_min(1e-12)}
+    for name, sl in groups.items():
+        out[name] = err[..., sl].sum((0, 2)) / ref[..., sl].sum((0, 2)).clamp_min(1e-12)
+    return out
+
+
+def pearson(x: Tensor, y: Tensor) -> float:
+    x, y = x.double().flatten(), y.double().flatten()
+    x, y = x - x.mean(), y - y.mean()
+    return float((x * y).sum() / (x.norm() * y.norm()).clamp_min(1e-300))
+
+
+def _ranks(x: Tensor) -> Tensor:
+    """Ranks with ties averaged."""
+    x = x.double().flatten()
+    order = x.argsort()
+    ranks = torch.empty_like(x)
+    ranks[order] = torch.arange(len(x), dtype=torch.double)
+    uniq, inverse = x.unique(return_inverse=True)
+    if len(uniq) < len(x):
+        sums = torch.zeros(len(uniq), dtype=torch.double).index_add_(0, inverse, ranks)
+        counts = torch.zeros(len(uniq), dtype=torch.double).index_add_(0, inverse, torch.ones_like(ranks))
+        ranks = (sums / counts)[inverse]
+    return ranks
+
+
+def spearman(x: Tensor, y: Tensor) -> float:
+    return pearson(_ranks(x), _ranks(y))
+
+
+def uncertainty_error_correlation(r: Rollout) -> dict:
+    """Pearson/Spearman between epistemic u and error: step-averaged (main) and pooled (see module doc)."""
+    per_step_err = relative_l1(r.pred, r.true, {})["all"]
+    per_step_u = r.epistemic.mean(0)
+    pooled_err = (r.pred - r.true).abs().sum(-1) / r.true.abs().sum(-1).clamp_min(1e-12)
+    return {
+        "num_windows": r.pred.shape[0],
+        "steps": r.pred.shape[1],
+        "pearson": pearson(per_step_u, per_step_err),
+        "spearman": spearman(per_step_u, per_step_err),
+        "pooled_pearson": pearson(r.epistemic, pooled_err),
+        "pooled_spearman": spearman(r.epistemic, pooled_err),
+        "step_u": per_step_u.tolist(),
+        "step_error": per_step_err.tolist(),
+    }
+
+
+# --- one call that does it all -----------------------------------------------------------------------------------
+def evaluate_model(
+    model: EnsembleWorldModel,
+    data: TransitionData | list[TransitionData],
+    history: int = 32,
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS,
+    noise_scales: tuple[float, ...] = DEFAULT_NOISE_SCALES,
+    max_windows: int = 256,
+    correlation_windows: int = 32,
+    correlation_steps: int = 200,
+    seed: int = 0,
+    keep_rollout: bool = False,
+) -> dict:
+    """Errors per horizon and state group for the model and baselines, noise robustness and uncertainty
+    correlation on held-out ``data``. Returns a JSON-able dict (plus rollouts under '_rollouts' if
+    ``keep_rollout``)."""
+    datas = data if isinstance(data, list) else [data]
+    layout = datas[0].layout
+    groups = layout.state_slices
+    horizon = max(horizons)
+    model.eval()
+    batch = TransitionStore(datas, history + horizon).evenly_spaced(max_windows)
+    main = rollout(model, batch, history)
+    curves = {"model": relative_l1(main.pred, main.true, groups)}
+    for name, fn in BASELINES.items():
+        curves[name] = relative_l1(fn(batch.states, history, horizon, layout), main.true, groups)
+    pick = lambda c: {g: [float(v[h - 1]) for h in horizons] for g, v in c.items()}  # noqa: E731
+    report = {
+        "robot": layout.robot,
+        "num_windows": len(batch),
+        "history": history,
+        "horizons": list(horizons),
+        "errors": {name: pick(c) for name, c in curves.items()},
+        "curves": {name: {g: v.tolist() for g, v in c.items()} for name, c in curves.items()},
+        "noise": {},
+    }
+    gen = torch.Generator().manual_seed(seed)
+    for scale in noise_scales:
+        r = rollout(model, batch, history, noise_scale=scale, generator=gen)
+        report["noise"][str(scale)] = {"all": [float(v) for v in relative_l1(r.pred, r.true, {})["all"][[h - 1 for h in horizons]]]}
+    rollouts = {"main": main, "batch": batch}
+    if correlation_windows:
+        cbatch = TransitionStore(datas, history + correlation_steps).evenly_spaced(correlation_windows)
+        corr_rollout = rollout(model, cbatch, history)
+        report["correlation"] = uncertainty_error_correlation(corr_rollout)
+        rollouts["correlation"] = corr_rollout
+    if keep_rollout:
+        report["_rollouts"] = rollouts
+    return report
+
+
+def format_report(report: dict) -> str:
+    """Plain-text tables: error per horizon and group for model and baselines, noise, correlation."""
+    hs = report["horizons"]
+    lines = [f"robot {report['robot']}: {report['num_windows']} held-out windows, history {report['history']}",
+             "relative L1 error sum|pred-true|/sum|true| at forecast horizon (steps):"]  # fmt: skip
+    head = f"{'group':<18} {'predictor':<18} " + " ".join(f"{'h=' + str(h):>8}" for h in hs)
+    lines.append(head)
+    for group in report["errors"]["model"]:
+        for name, errs in report["errors"].items():
+            lines.append(f"{group:<18} {name:<18} " + " ".join(f"{v:8.3f}" for v in errs[group]))
+    if report.get("noise"):
+        lines.append("input noise (scale x state std), all dims, model:")
+        for scale, e in report["noise"].items():
+            lines.append(f"{'noise ' + scale:<37} " + " ".join(f"{v:8.3f}" for v in e["all"]))
+    if "correlation" in report:
+        c = report["correlation"]
+        lines.append(
+            f"epistemic u vs error ({c['num_windows']} windows x {c['steps']} steps): step-averaged Pearson "
+            f"{c['pearson']:.3f} Spearman {c['spearman']:.3f}; pooled Pearson {c['pooled_pearson']:.3f} "
+            f"Spearman {c['pooled_spearman']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+# --- plots -------------------------------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_trajectories(r: Rollout, batch: WindowBatch, layout: RobotLayout, path: str | Path, window: int = 0) -> None:
+    """Predicted vs true for one window: per state group the dimension that moves most, with baselines."""
+    plt = _pyplot()
+    groups = list(layout.state_slices.items())
+    history, horizon = r.history.shape[1], r.pred.shape[1]
+    t_hist = (torch.arange(-history + 1, 1) * layout.dt).numpy()
+    t_pred = (torch.arange(1, horizon + 1) * layout.dt).numpy()
+    cv = constant_velocity_baseline(batch.states[window : window + 1], history, horizon, layout)[0]
+    fig, axes = plt.subplots(2, (len(groups) + 1) // 2, figsize=(15, 7), squeeze=False)
+    names = layout.state_names
+    for ax, (group, sl) in zip(axes.flat, groups):
+        true = torch.cat([r.history[window, :, sl], r.true[window, :, sl]])
+        d = sl.start + int(true.std(0).argmax())
+        ax.plot(t_hist, r.history[window, :, d], color="0.6", label="history (true)")
+        ax.plot(t_pred, r.true[window, :, d], color="k", label="true")
+        ax.plot(t_pred, r.pred[window, :, d], color="C0", lw=2, label="model")
+        ax.plot(t_pred, cv[:, d], color="C3", ls="--", lw=1, label="constant velocity")
+        ax.axvline(0, color="0.8", lw=1)
+        ax.set_title(f"{group}: {names[d].split('/')[-1]}", fontsize=10)
+        ax.set_xlabel("time from forecast start [s]")
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{layout.robot}: open-loop prediction vs truth (held-out window {window})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_error_vs_horizon(report: dict, path: str | Path) -> None:
+    """Relative L1 error per forecast step, overall and per group, model vs baselines."""
+    plt = _pyplot()
+    curves = report["curves"]
+    groups = list(curves["model"])
+    fig, axes = plt.subplots(2, (len(groups) + 1) // 2, figsize=(16, 7), squeeze=False)
+    styles = {"model": dict(color="C0", lw=2), "hold": dict(color="0.4", ls=":"),
+              "constant_velocity": dict(color="C3", ls="--"), "linear": dict(color="C2", ls="-.", lw=1)}  # fmt: skip
+    for ax, group in zip(axes.flat, groups):
+        for name, c in curves.items():
+            steps = range(1, len(c[group]) + 1)
+            ax.plot(steps, c[group], label=name, **styles.get(name, {}))
+        top = max(max(curves["model"][group]), max(curves["hold"][group]))
+        ax.set_ylim(0, 1.3 * top)
+        ax.set_title(group, fontsize=10)
+        ax.set_xlabel("forecast step")
+        ax.set_ylabel("relative L1 error")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{report['robot']}: error vs horizon ({report['num_windows']} held-out windows)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_uncertainty_vs_error(r: Rollout, corr: dict, path: str | Path) -> None:
+    """Step-averaged and pooled scatter of epistemic u against error, correlations in the titles."""
+    plt = _pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5))
+    steps = torch.arange(1, len(corr["step_u"]) + 1)
+    sc = a.scatter(corr["step_u"], corr["step_error"], c=steps, cmap="viridis", s=12)
+    fig.colorbar(sc, ax=a, label="forecast step")
+    a.set_title(f"step-averaged ({corr['num_windows']} windows)\nPearson r = {corr['pearson']:.2f}, "
+                f"Spearman = {corr['spearman']:.2f}")  # fmt: skip
+    a.set_xlabel("epistemic u (mean over windows)")
+    a.set_ylabel("relative L1 error")
+    pooled_err = (r.pred - r.true).abs().sum(-1) / r.true.abs().sum(-1)
+    b.scatter(r.epistemic.flatten(), pooled_err.flatten(), s=3, alpha=0.25)
+    b.set_title(f"pooled per window and step\nPearson r = {corr['pooled_pearson']:.2f}, "
+                f"Spearman = {corr['pooled_spearman']:.2f}")  # fmt: skip
+    b.set_xlabel("epistemic u")
+    b.set_ylabel("relative L1 error")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_noise_robustness(report: dict, path: str | Path) -> None:
+    """Model error at the report's horizons for each input-noise scale."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    scales = [0.0] + [float(s) for s in report["noise"]]
+    rows = [report["errors"]["model"]["all"]] + [v["all"] for v in report["noise"].values()]
+    for i, h in enumerate(report["horizons"]):
+        ax.plot(scales, [row[i] for row in rows], marker="o", label=f"horizon {h}")
+    ax.set_xlabel("input noise scale (x state std)")
+    ax.set_ylabel("relative L1 error (all dims)")
+    ax.set_title(f"{report['robot']}: robustness to input noise")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_plots(report: dict, layout: RobotLayout, out_dir: str | Path) -> list[Path]:
+    """All PNGs for a report made with ``keep_rollout=True``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ro = report["_rollouts"]
+    paths = [out / "trajectories.png", out / "error_vs_horizon.png", out / "noise_robustness.png"]
+    plot_trajectories(ro["main"], ro["batch"], layout, paths[0], window=len(ro["batch"]) // 3)
+    plot_error_vs_horizon(report, paths[1])
+    plot_noise_robustness(report, paths[2])
+    if "correlation" in ro:
+        paths.append(out / "uncertainty_vs_error.png")
+        plot_uncertainty_vs_error(ro["correlation"], report["correlation"], paths[-1])
+    return paths

@@ -1,0 +1,366 @@
+"""Dual-autoregressive training of the ensemble world model, and checkpoints.
+
+Forecast (one minibatch of windows of M + N rows):
+1. the shared GRU encodes the M history rows ONCE for all heads (teacher forcing inside the window);
+2. every head predicts row M from the same post-history features;
+3. for the remaining N - 1 steps each head feeds back its own reparameterised sample
+   ``mean + std * eps`` (not detached, so gradients flow through the rollout) with the true action; the GRU
+   then runs on B x n rows, every head's branch starting from the SAME post-history hidden state (the
+   reference leaks hidden state between heads).
+Loss per step k (0-based) and head: Gaussian NLL (or MSE) of the normalised state, contact and termination
+BCE with positive-class weights from the data (capped) and extension MSE, weighted ``alpha**k`` (weights
+normalised to sum 1, so alpha = 1 is the plain mean).
+
+Bootstrap: every head sees its own bootstrap resample of the minibatch. Instead of re-running the history
+for B resampled minibatches, each head b draws n indices with replacement from the shared minibatch and its
+per-window losses are weighted by the draw counts ``w[b, i]``. Because the base is shared and deterministic,
+``sum_i w[b, i] * loss[b, i] / n`` equals head b's loss on its resampled batch exactly, at the cost of one
+history pass.
+
+Defaults are set for the small datasets this project trains on (thousands to a few 100k transitions):
+lr 1e-3 (the reference's online value; the RWM-U paper's 1e-4 is for 6M transitions and an hour of GPU),
+weight decay 1e-5, minibatch 256, grad-norm clip 1.0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rwm_tasks.envs.layout import RobotLayout, get_layout
+
+from .data import WindowBatch, atomic_write, resolve_layout
+from .model import EnsembleWorldModel, HeadOutput, WorldModelConfig
+
+CHECKPOINT_FORMAT = "rwm_tasks/world_model"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    history: int = 32
+    """M: rows encoded by the GRU before the first prediction."""
+    forecast: int = 8
+    """N: autoregressive prediction steps in the loss."""
+    alpha: float = 1.0
+    """Step weight base: step k weighs alpha**k (normalised)."""
+    loss: str = "nll"
+    """'nll' (Gaussian negative log-likelihood, samples fed back) or 'mse' (means fed back, std untrained)."""
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    grad_clip: float = 1.0
+    bootstrap: bool = True
+    contact_weight: float = 1.0
+    termination_weight: float = 1.0
+    extension_weight: float = 1.0
+    pos_weight_cap: float = 100.0
+    """Cap of the positive-class weight (negatives/positives) of contact and termination BCE."""
+    history_weight: float = 0.0
+    """Weight of an auxiliary teacher-forced one-step loss on the history rows (0: the pure RWM loss)."""
+    logstd_bound_weight: float = 0.01
+    """Penalty on the width of the learnable log-std bounds (they widen only where the NLL needs it)."""
+    seed: int = 0
+
+    @property
+    def window(self) -> int:
+        return self.history + self.forecast
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def pos_weight_from_rate(rate: Tensor, cap: float) -> Tensor:
+    """BCE positive-class weight negatives/positives per channel, clamped to [1/cap, cap]; channels that are
+    never positive get 1 (nothing to weigh). Without it the rare termination flag collapses to 'never'."""
+    weight = ((1.0 - rate) / rate.clamp_min(1e-12)).clamp(1.0 / cap, cap)
+    return torch.where(rate > 0, weight, torch.ones_like(rate))
+
+
+def bootstrap_weights(num_heads: int, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """[B, n] counts of n draws with replacement per head (each row sums to n)."""
+    idx = torch.randint(n, (num_heads, n), generator=generator)
+    return torch.zeros(num_heads, n).scatter_add_(1, idx, torch.ones(num_heads, n))
+
+
+def _randn(shape, like: Tensor, generator: torch.Generator | None) -> Tensor:
+    if generator is None:
+        return torch.randn(shape, device=like.device, dtype=like.dtype)
+    return torch.randn(shape, generator=generator, device=generator.device).to(like)
+
+
+def dual_autoregressive_forecast(
+    model: EnsembleWorldModel,
+    batch: WindowBatch,
+    history: int,
+    forecast: int,
+    sample: bool = True,
+    generator: torch.Generator | None = None,
+    teacher_forced: bool = False,
+) -> tuple[list[HeadOutput], HeadOutput | None]:
+    """Forecast rows ``history .. history + forecast - 1`` of each window: one HeadOutput per step, fields
+    [B, n, *]. With ``teacher_forced`` also every head's one-step predictions of rows 1 .. history - 1 from
+    the true history (fields [B, n, history - 1, *]; nearly free, the GRU has computed the features)."""
+    states_n, actions_n = model.normalize_inputs(batch.states, batch.actions)
+    heads, n = model.num_heads, states_n.shape[0]
+    features, hidden = model.encode(states_n[:, :history], actions_n[:, :history])
+    inner = model.predict(features[:, :-1], states_n[:, : history - 1]) if teacher_forced else None
+    pred = model.predict(features[:, -1], states_n[:, history - 1])
+    outputs = [pred]
+    # Every head's branch starts from the same post-history hidden state: [L, n, H] -> [L, B * n, H].
+    hidden = hidden.unsqueeze(1).expand(-1, heads, -1, -1).reshape(hidden.shape[0], heads * n, -1)
+    for k in range(1, forecast):
+        x = pred.mean + pred.std * _randn(pred.mean.shape, pred.mean, generator) if sample else pred.mean
+        a = actions_n[:, history + k - 1].expand(heads, -1, -1)
+        features, hidden = model.encode(x.reshape(heads * n, 1, -1), a.reshape(heads * n, 1, -1), hidden)
+        pred = model.predict_per_head(features.view(heads, n, -1), x)
+        outputs.append(pred)
+    return outputs, inner
+
+
+def _step_losses(p: HeadOutput, state_n, contacts, terminations, extension_n, nll: bool, cpw, tpw) -> dict[str, Tensor]:
+    """Per-sample losses of predictions ``p`` [B, ...] against targets [...] (broadcast over heads)."""
+    err2 = (state_n - p.mean).square()
+    out = {"state_mse": err2.mean(-1)}
+    out["state"] = (0.5 * err2 * torch.exp(-2.0 * p.logstd) + p.logstd).mean(-1) if nll else out["state_mse"]
+    zero = torch.zeros_like(out["state_mse"])
+    out["contact_bce"] = F.binary_cross_entropy_with_logits(
+        p.contact_logits, contacts.expand_as(p.contact_logits), reduction="none", pos_weight=cpw
+    ).mean(-1) if contacts.shape[-1] else zero  # fmt: skip
+    out["termination_bce"] = F.binary_cross_entropy_with_logits(
+        p.termination_logits, terminations.expand_as(p.termination_logits), reduction="none", pos_weight=tpw
+    ).mean(-1)  # fmt: skip
+    out["extension_mse"] = (extension_n - p.extension).square().mean(-1) if extension_n.shape[-1] else zero
+    return out
+
+
+def forecast_loss(
+    model: EnsembleWorldModel,
+    batch: WindowBatch,
+    config: TrainConfig,
+    contact_pos_weight: Tensor | None = None,
+    termination_pos_weight: Tensor | None = None,
+    sample_weights: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    """Dual-autoregressive loss of one minibatch; ``sample_weights`` [B, n] are bootstrap counts."""
+    m, n = config.history, config.forecast
+    if config.loss not in ("nll", "mse"):
+        raise ValueError(f"loss must be 'nll' or 'mse', got {config.loss!r}")
+    nll = config.loss == "nll"
+    outputs, inner = dual_autoregressive_forecast(model, batch, m, n, nll, generator, config.history_weight > 0)
+    states_n = model.state_norm.normalize(batch.states)
+    ext_n = model.extension_norm.normalize(batch.extension)
+
+    def combine(parts: dict[str, Tensor]) -> Tensor:
+        return (parts["state"] + config.contact_weight * parts["contact_bce"]
+                + config.termination_weight * parts["termination_bce"]
+                + config.extension_weight * parts["extension_mse"])  # fmt: skip
+
+    step_w = torch.tensor([config.alpha**k for k in range(n)], dtype=torch.float64)
+    step_w = (step_w / step_w.sum()).tolist()
+    total, logs = 0.0, {}
+    for k, p in enumerate(outputs):
+        t = m + k
+        parts = _step_losses(p, states_n[:, t], batch.contacts[:, t], batch.terminations[:, t], ext_n[:, t], nll,
+                             contact_pos_weight, termination_pos_weight)  # fmt: skip
+        total = total + step_w[k] * combine(parts)
+        for name, v in parts.items():
+            logs[name] = logs.get(name, 0.0) + step_w[k] * float(v.detach().mean())
+    if inner is not None:
+        parts = _step_losses(inner, states_n[:, 1:m], batch.contacts[:, 1:m], batch.terminations[:, 1:m],
+                             ext_n[:, 1:m], nll, contact_pos_weight, termination_pos_weight)  # fmt: skip
+        history_loss = combine(parts).mean(-1)
+        total = total + config.history_weight * history_loss
+        logs["history_loss"] = float(history_loss.detach().mean())
+    if sample_weights is not None:
+        loss = (sample_weights.to(total) * total).sum() / sample_weights.sum()
+    else:
+        loss = total.mean()
+    if nll and config.logstd_bound_weight:
+        loss = loss + config.logstd_bound_weight * (model.logstd_max - model.logstd_min).mean()
+    logs["loss"] = float(loss.detach())
+    with torch.no_grad():
+        last, tgt = outputs[-1].mean.mean(0), states_n[:, m + n - 1]
+        logs["epistemic"] = float(model.epistemic(outputs[-1].mean).mean())
+        logs["rel_l1_last"] = float(
+            model.state_norm.scale(last - tgt).abs().sum() / model.state_norm.denormalize(tgt).abs().sum()
+        )
+    return loss, logs
+
+
+class Trainer:
+    """Adam on the forecast loss with grad-norm clipping; owns the RNG for windows, bootstrap and samples."""
+
+    def __init__(
+        self,
+        model: EnsembleWorldModel,
+        config: TrainConfig,
+        contact_pos_weight: Tensor | None = None,
+        termination_pos_weight: Tensor | None = None,
+    ):
+        self.model, self.config = model, config
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.contact_pos_weight = contact_pos_weight
+        self.termination_pos_weight = termination_pos_weight
+        self.iteration = 0
+
+    @classmethod
+    def for_store(cls, model: EnsembleWorldModel, config: TrainConfig, store) -> Trainer:
+        """Positive-class weights computed from a :class:`TransitionStore`'s flag rates."""
+        rates = store.flag_rates()
+        return cls(
+            model,
+            config,
+            pos_weight_from_rate(rates["contact"], config.pos_weight_cap),
+            pos_weight_from_rate(rates["termination"], config.pos_weight_cap),
+        )
+
+    def train_step(self, batch: WindowBatch) -> dict[str, float]:
+        self.model.train()
+        weights = None
+        if self.config.bootstrap and self.model.num_heads > 1:
+            weights = bootstrap_weights(self.model.num_heads, len(batch), self.generator)
+        loss, logs = forecast_loss(self.model, batch, self.config, self.contact_pos_weight,
+                                   self.termination_pos_weight, weights, self.generator)  # fmt: skip
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip))
+        self.optimizer.step()
+        self.iteration += 1
+        return logs
+
+    def update(self, source) -> dict[str, float]:
+        """Sample a minibatch from a TransitionStore / ReplayBuffer and take one step."""
+        return self.train_step(source.sample(self.config.batch_size, self.generator))
+
+    @torch.no_grad()
+    def validation_loss(self, batch: WindowBatch, seed: int = 0) -> dict[str, float]:
+        """Forecast loss without bootstrap, samples drawn from a fixed seed (comparable across calls)."""
+        self.model.eval()
+        _, logs = forecast_loss(self.model, batch, self.config, self.contact_pos_weight,
+                                self.termination_pos_weight, None, torch.Generator().manual_seed(seed))  # fmt: skip
+        return logs
+
+    def fit(self, source, iterations: int, time_budget_s: float | None = None, callback=None) -> int:
+        """Up to ``iterations`` steps or ``time_budget_s`` seconds; ``callback(iteration, logs)`` after each.
+        Returns the number of steps taken."""
+        start, done = time.perf_counter(), 0
+        while done < iterations and (time_budget_s is None or time.perf_counter() - start < time_budget_s):
+            logs = self.update(source)
+            done += 1
+            if callback is not None:
+                callback(self.iteration, logs)
+        return done
+
+    def state_dict(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "iteration": self.iteration,
+            "contact_pos_weight": self.contact_pos_weight,
+            "termination_pos_weight": self.termination_pos_weight,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.iteration = int(state["iteration"])
+        self.contact_pos_weight = state.get("contact_pos_weight")
+        self.termination_pos_weight = state.get("termination_pos_weight")
+
+
+def make_model(layout: RobotLayout | str, store=None, seed: int = 0, **config) -> EnsembleWorldModel:
+    """Seeded model for ``layout``; normalisation fitted on ``store`` (a TransitionStore) if given."""
+    layout = resolve_layout(layout)
+    torch.manual_seed(seed)
+    model = EnsembleWorldModel(WorldModelConfig.from_layout(layout, **config))
+    if store is not None:
+        model.fit_normalization(**store.normalization_tensors())
+    return model
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    model: EnsembleWorldModel
+    layout: RobotLayout
+    train_config: TrainConfig | None
+    trainer_state: dict | None
+    extra: dict
+    path: str
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: EnsembleWorldModel,
+    layout: RobotLayout | str,
+    trainer: Trainer | None = None,
+    extra: dict | None = None,
+) -> None:
+    """Write model, normalisation, layout, robot, dt, configs and a format version (atomically)."""
+    layout = resolve_layout(layout)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "robot": layout.robot,
+        "dt": layout.dt,
+        "layout": layout.to_dict(),
+        "model_config": model.config.to_dict(),
+        "model_state": model.state_dict(),
+        "train_config": trainer.config.to_dict() if trainer is not None else None,
+        "trainer_state": trainer.state_dict() if trainer is not None else None,
+        "extra": extra or {},
+        "saved_at": time.time(),
+    }
+    atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(
+    path: str | Path, layout: RobotLayout | str | None = None, map_location: str | torch.device = "cpu"
+) -> Checkpoint:
+    """Load a checkpoint; ``layout`` (default: the checkpoint's robot) must match the stored layout, else a
+    ``ValueError`` naming the file and the first differing field."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint '{path}' not found") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"'{path}' is not an rwm_tasks world-model checkpoint")
+    version = int(payload.get("format_version", 0))
+    if version > CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint '{path}' has format version {version}; this code reads up to {CHECKPOINT_VERSION}")
+    layout = resolve_layout(layout) if layout is not None else get_layout(payload["robot"])
+    layout.check_compatible(payload["layout"], what=f"checkpoint '{path}'")
+    config = WorldModelConfig.from_dict(payload["model_config"])
+    expected = WorldModelConfig.from_layout(layout)
+    for name in ("state_dim", "action_dim", "contact_dim", "termination_dim", "extension_dim"):
+        if getattr(config, name) != getattr(expected, name):
+            raise ValueError(
+                f"checkpoint '{path}': model {name} is {getattr(config, name)}, layout of robot "
+                f"'{layout.robot}' needs {getattr(expected, name)}"
+            )
+    model = EnsembleWorldModel(config).to(map_location)
+    model.load_state_dict(payload["model_state"])
+    train_config = TrainConfig.from_dict(payload["train_config"]) if payload.get("train_config") else None
+    return Checkpoint(model, layout, train_config, payload.get("trainer_state"), payload.get("extra", {}), str(path))
+
+
+def cosine_lr(trainer: Trainer, total: int, final_fraction: float = 0.1) -> None:
+    """Set the learning rate for the trainer's current iteration on a cosine decay to ``final_fraction``."""
+    progress = min(trainer.iteration / max(total, 1), 1.0)
+    scale = final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = trainer.config.learning_rate * scale
