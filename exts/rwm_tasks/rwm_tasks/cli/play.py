@@ -2,7 +2,8 @@
 
 Loads the latest (or a given) checkpoint of the matching training experiment, runs the policy in the real
 env and exports it next to the checkpoint as ``exported/policy.pt`` (TorchScript) and
-``exported/policy.onnx``.
+``exported/policy.onnx``. With ``--imagination`` it also replays the real run's actions in the world model
+(open loop, from the first ``history`` real steps) and plots real against imagined states.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+import torch
 
 from .common import UserError, add_task_args, check_checkpoint, find_checkpoint, log_root, resolve_configs, run_main
 
@@ -26,6 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--experiment", default=None,
         help="Experiment folder under logs/rsl_rl to load from (default: the Init stage's of the same robot).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--imagination", action="store_true",
+        help="Also roll the world model along the real run and plot real vs imagined states (needs a world model).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--world_model", default=None,
+        help="World-model checkpoint for --imagination (default: world_model.pt beside the policy checkpoint).",
     )  # fmt: skip
     return parser
 
@@ -45,10 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     root = os.path.join(os.path.dirname(log_root(agent_cfg)), experiment)
     checkpoint = find_checkpoint(root, args.load_run, args.checkpoint)
     check_checkpoint(checkpoint)
-    return _play(args, env_cfg, agent_cfg, checkpoint)
+    world_model = None
+    if args.imagination:
+        from ..training.stages import WORLD_MODEL_FILE, _load_world_model, layout_of
+
+        path = args.world_model or os.path.join(os.path.dirname(checkpoint), WORLD_MODEL_FILE)
+        world_model = _load_world_model(path, layout_of(args.task), "--imagination")
+        if args.steps is None:
+            args.steps = 200
+    return _play(args, env_cfg, agent_cfg, checkpoint, world_model)
 
 
-def _play(args, env_cfg, agent_cfg, checkpoint: str) -> int:
+def _play(args, env_cfg, agent_cfg, checkpoint: str, world_model=None) -> int:
     import gymnasium as gym
     import torch
     from isaaclab.app import launch_simulation
@@ -57,6 +76,8 @@ def _play(args, env_cfg, agent_cfg, checkpoint: str) -> int:
     )  # fmt: skip
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
+    if world_model is not None:
+        env_cfg.compute_final_obs = True
     with launch_simulation(env_cfg, args):
         env = gym.make(args.task, cfg=env_cfg)
         try:
@@ -72,19 +93,58 @@ def _play(args, env_cfg, agent_cfg, checkpoint: str) -> int:
             runner.export_policy_to_onnx(path=export_dir, filename="policy.onnx")
             print(f"[rwm_tasks] exported {export_dir}/policy.pt and policy.onnx")
             policy = runner.get_inference_policy(device=env.unwrapped.device)
+            recorder = _imagination_recorder(args, env, world_model)
             obs = env.get_observations()
             step, total_reward = 0, 0.0
             while args.steps is None or step < args.steps:
                 with torch.inference_mode():
-                    obs, reward, _, _ = env.step(policy(obs))
+                    obs, reward, dones, extras = env.step(policy(obs))
+                if recorder is not None:
+                    recorder.record(obs, dones, extras)
                 total_reward += float(reward.mean())
                 step += 1
             print(f"[rwm_tasks] played {step} steps, mean reward per step {total_reward / max(step, 1):.4f}")
+            if recorder is not None:
+                _plot_imagination(world_model, recorder.buffer, os.path.join(export_dir, "imagination_vs_real"))
         except KeyboardInterrupt:
             pass
         finally:
             env.close()
     return 0
+
+
+def _imagination_recorder(args, env, world_model):
+    """Records the real run in the world-model layout (one window per env) for ``--imagination``."""
+    if world_model is None:
+        return None
+    from ..training.recorder import TransitionRecorder
+    from ..world_model.data import ReplayBuffer
+
+    buffer = ReplayBuffer(world_model.layout, env.num_envs, args.steps, args.steps, "cpu")
+    return TransitionRecorder(buffer, world_model.layout)
+
+
+def _plot_imagination(world_model, buffer, out_dir: str) -> None:
+    """Open-loop world-model rollout along each recorded env (from its first ``history`` rows) vs reality."""
+    from ..world_model.evaluate import relative_l1, rollout, plot_trajectories
+
+    history = world_model.train_config.history if world_model.train_config else 32
+    if buffer.num_windows == 0:
+        print(f"[rwm_tasks] --imagination: no env ran {buffer.window} steps without a reset; nothing to plot")
+        return
+    env_ids, starts = buffer._valid_windows()
+    rows = (starts.unsqueeze(1) + torch.arange(buffer.window)) % buffer.capacity
+    from ..world_model.data import WindowBatch
+
+    batch = WindowBatch.from_columns(buffer.columns[env_ids.unsqueeze(1), rows], buffer.layout)
+    result = rollout(world_model.model.eval(), batch, history)
+    os.makedirs(out_dir, exist_ok=True)
+    for i in range(min(len(batch), 4)):
+        plot_trajectories(result, batch, buffer.layout, os.path.join(out_dir, f"env_{int(env_ids[i])}.png"), window=i)
+    err = relative_l1(result.pred, result.true, buffer.layout.state_slices)
+    summary = ", ".join(f"{k} {float(v[-1]):.3f}" for k, v in err.items())
+    print(f"[rwm_tasks] imagined vs real over {result.pred.shape[1]} steps (relative L1 at the end: {summary}); "
+          f"plots in {out_dir}")
 
 
 if __name__ == "__main__":
