@@ -49,6 +49,30 @@ def _rot_from_z(direction) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+def _new_stage(path, root_path: str):
+    """A Z-up, metre/kilogram stage in a temporary file beside ``path`` with its default prim at
+    ``root_path``; :func:`_save` moves it into place."""
+    from pxr import Usd, UsdGeom, UsdPhysics
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.NamedTemporaryFile(suffix=".usda", dir=path.parent, delete=False).name
+    stage = Usd.Stage.CreateNew(tmp)
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
+    UsdPhysics.SetStageKilogramsPerUnit(stage, 1.0)
+    root = UsdGeom.Xform.Define(stage, root_path)
+    stage.SetDefaultPrim(root.GetPrim())
+    root.GetPrim().SetCustomDataByKey("rwm_tasks:format_version", FORMAT_VERSION)
+    return stage, root, tmp
+
+
+def _save(stage, tmp: str, path) -> pathlib.Path:
+    stage.GetRootLayer().Save()
+    os.replace(tmp, path)
+    return pathlib.Path(path)
+
+
 def write_robot_usd(desc: RobotDescription, path: str | os.PathLike) -> pathlib.Path:
     """Write ``desc`` as a USD articulation at ``path`` (atomic: temp file then rename)."""
     import mujoco
@@ -59,17 +83,8 @@ def write_robot_usd(desc: RobotDescription, path: str | os.PathLike) -> pathlib.
     mujoco.mj_kinematics(model, data)
     root_xpos = data.xpos[1].copy()
 
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile(suffix=".usda", dir=path.parent, delete=False).name
-    stage = Usd.Stage.CreateNew(tmp)
-    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
-    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
-    UsdPhysics.SetStageKilogramsPerUnit(stage, 1.0)
-    root = UsdGeom.Xform.Define(stage, "/Robot")
-    stage.SetDefaultPrim(root.GetPrim())
+    stage, root, tmp = _new_stage(path, "/Robot")
     UsdPhysics.ArticulationRootAPI.Apply(root.GetPrim())
-    root.GetPrim().SetCustomDataByKey("rwm_tasks:format_version", FORMAT_VERSION)
 
     body_paths = {}  # body id -> prim path
     for b in range(1, model.nbody):
@@ -100,9 +115,7 @@ def write_robot_usd(desc: RobotDescription, path: str | os.PathLike) -> pathlib.
     for b in range(2, model.nbody):  # welded bodies (feet) get fixed joints
         if model.body_jntnum[b] == 0:
             _write_fixed(stage, model, data, body_paths[int(model.body_parentid[b])], body_paths[b])
-    stage.GetRootLayer().Save()
-    os.replace(tmp, path)
-    return path
+    return _save(stage, tmp, path)
 
 
 def _write_geom(stage, prim_path, model, g):
@@ -201,14 +214,7 @@ def write_ground_plane_usd(path: str | os.PathLike, static_friction=1.0, dynamic
     """A flat collision plane with a physics material, replacing Isaac Lab's cloud ground asset."""
     from pxr import Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
 
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile(suffix=".usda", dir=path.parent, delete=False).name
-    stage = Usd.Stage.CreateNew(tmp)
-    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
-    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
-    root = UsdGeom.Xform.Define(stage, "/GroundPlane")
-    stage.SetDefaultPrim(root.GetPrim())
+    stage, root, tmp = _new_stage(path, "/GroundPlane")
     plane = UsdGeom.Plane.Define(stage, "/GroundPlane/CollisionPlane")
     plane.CreateAxisAttr("Z")
     plane.CreateWidthAttr(200.0)
@@ -222,7 +228,4 @@ def write_ground_plane_usd(path: str | os.PathLike, static_friction=1.0, dynamic
     UsdShade.MaterialBindingAPI.Apply(plane.GetPrim()).Bind(
         material, UsdShade.Tokens.weakerThanDescendants, "physics"
     )
-    root.GetPrim().SetCustomDataByKey("rwm_tasks:format_version", FORMAT_VERSION)
-    stage.GetRootLayer().Save()
-    os.replace(tmp, path)
-    return path
+    return _save(stage, tmp, path)
