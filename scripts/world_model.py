@@ -34,7 +34,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                         "(rows with zero joint velocities and actions)")  # fmt: skip
     p.add_argument("--no-detect-starts", action="store_true",
                    help="CSV files: treat each file as one episode (only termination flags split it)")  # fmt: skip
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a shared 2-core machine 2 threads can be 20x slower)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -52,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, help="checkpoint (last.pt) to continue from; its configs are kept")
     t.add_argument("--iterations", type=int, default=20000, help="maximum gradient steps (total, incl. resumed)")
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
-    t.add_argument("--batch-size", type=int, default=256)
-    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="cosine decays to 10%% of --lr over --iterations")  # fmt: skip
     t.add_argument("--weight-decay", type=float, default=1e-5)
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--alpha", type=float, default=1.0, help="forecast step weight base alpha**k")
     t.add_argument("--history", type=int, default=32, help="M: history rows")
     t.add_argument("--forecast", type=int, default=8, help="N: forecast steps in the loss")
+    t.add_argument("--history-weight", type=float, default=1.0,
+                   help="weight of the auxiliary teacher-forced one-step loss on the history rows (0 = pure RWM)")
     t.add_argument("--no-bootstrap", action="store_true", help="all heads see the same minibatch")
     t.add_argument("--heads", type=int, default=5, help="B ensemble heads (1 = plain RWM)")
     t.add_argument("--hidden", type=int, default=256, help="GRU hidden size")
@@ -95,11 +98,23 @@ def _load_files(paths, layout, args, window):
     return [load_dataset(p, layout, args.episode_length, not args.no_detect_starts, min_window=window) for p in paths]
 
 
+def _infer_layout(robot, first_file):
+    """--robot if given, else the robot of a .npz file, else ANYmal D (the reference CSV's robot)."""
+    from rwm_tasks.envs.layout import get_layout
+    from rwm_tasks.world_model.data import read_npz
+
+    if robot:
+        return get_layout(robot)
+    if str(first_file).endswith(".npz"):
+        return read_npz(first_file).layout
+    print("[world_model] no --robot given: reading CSV files as anymal_d (the reference layout)")
+    return get_layout("anymal_d")
+
+
 def train(args) -> int:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    from rwm_tasks.envs.layout import get_layout
     from rwm_tasks.world_model.data import DatasetError, TransitionStore
     from rwm_tasks.world_model.evaluate import relative_l1, rollout
     from rwm_tasks.world_model.train import (
@@ -108,11 +123,15 @@ def train(args) -> int:
 
     torch.set_num_threads(args.threads)
     resumed = load_checkpoint(args.resume, args.robot, args.device) if args.resume else None
-    layout = resumed.layout if resumed else get_layout(args.robot or "anymal_d")
+    try:
+        layout = resumed.layout if resumed else _infer_layout(args.robot, args.data[0])
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     cfg = resumed.train_config if resumed else TrainConfig(
         history=args.history, forecast=args.forecast, alpha=args.alpha, loss=args.loss, batch_size=args.batch_size,
         learning_rate=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-        bootstrap=not args.no_bootstrap, seed=args.seed)  # fmt: skip
+        bootstrap=not args.no_bootstrap, history_weight=args.history_weight, seed=args.seed)  # fmt: skip
     try:
         train_data = _load_files(args.data, layout, args, None)
         if args.eval_data:
@@ -160,8 +179,7 @@ def train(args) -> int:
     def checkpoint(name: str, metrics: dict) -> None:
         save_checkpoint(out / name, model, layout, trainer, {"best_val": best, "metrics": metrics, "args": vars(args)})
 
-    start, last_val = time.perf_counter(), {}
-    remaining = max(args.iterations - trainer.iteration, 0)
+    start, last_val, first_iteration = time.perf_counter(), {}, trainer.iteration
     bar = tqdm(total=args.iterations, initial=trainer.iteration, desc="train", unit="it", dynamic_ncols=True)
     try:
         while trainer.iteration < args.iterations:
@@ -195,7 +213,7 @@ def train(args) -> int:
         checkpoint("best.pt", last_val)
     checkpoint("last.pt", last_val)
     writer.close()
-    summary = {"iterations": trainer.iteration, "steps_this_run": trainer.iteration - (args.iterations - remaining),
+    summary = {"iterations": trainer.iteration, "steps_this_run": trainer.iteration - first_iteration,
                "train_seconds": elapsed, "best_val_rel_l1_mean32": best, "final_val": last_val,
                "run_dir": str(out)}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from rwm_tasks.envs.layout import ANYMAL_D
 
-from .data import TransitionData, TransitionStore
+from .data import TransitionStore
 from .stepper import ModelStepper
+from .synthetic import synthetic_dataset
 from .train import Trainer, TrainConfig, forecast_loss, make_model
 
 REFERENCE = {
@@ -51,21 +51,14 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / _timed(lambda: a @ b, repeats) / 1e9
 
 
-def _random_data(rows: int, seed: int = 0) -> TransitionData:
-    rng = np.random.default_rng(seed)
-    layout = ANYMAL_D
-    array = rng.standard_normal((rows, layout.num_columns)).astype(np.float32)
-    for group in ("contact", "termination"):
-        sl = layout.column_slices[group]
-        array[:, sl] = rng.random((rows, sl.stop - sl.start)) < 0.3
-    return TransitionData(array, np.arange(0, rows, 1000), layout)
-
-
-def train_flops_per_sequence(model, history: int, forecast: int) -> int:
-    """Forward: history through the GRU once, all heads on its last output, then N - 1 steps of GRU + own
-    head on B rows; x 3 for forward + backward."""
-    f, b = model.flops(), model.num_heads
-    forward = history * f["gru"] + b * f["head"] + (forecast - 1) * b * (f["gru"] + f["head"])
+def train_flops_per_sequence(model, config: TrainConfig) -> int:
+    """Forward: history through the GRU once, all heads on its last output (and on every history step when
+    the teacher-forced history loss is on), then N - 1 steps of GRU + own head on B rows; x 3 for forward +
+    backward."""
+    f, b, m, n = model.flops(), model.num_heads, config.history, config.forecast
+    forward = m * f["gru"] + b * f["head"] + (n - 1) * b * (f["gru"] + f["head"])
+    if config.history_weight > 0:
+        forward += (m - 1) * b * f["head"]
     return 3 * forward
 
 
@@ -103,7 +96,7 @@ def run(
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     cfg = TrainConfig(history=history, forecast=forecast, batch_size=batch_size, seed=seed)
-    store = TransitionStore(_random_data(4000, seed), cfg.window)
+    store = TransitionStore(synthetic_dataset(ANYMAL_D, 4000, 1000, seed), cfg.window)
     model = make_model(ANYMAL_D, store, seed=seed, num_heads=num_heads)
     params = sum(p.numel() for p in model.parameters())
     peak = matmul_gflops()
@@ -130,7 +123,7 @@ def run(
     trainer.update(store)
     train_time = _timed(lambda: trainer.update(store), train_steps)
     seq_per_s = batch_size / train_time
-    flops_seq = train_flops_per_sequence(model, history, forecast)
+    flops_seq = train_flops_per_sequence(model, cfg)
     mem = saved_bytes_per_sequence(model, trainer, store, min(batch_size, 256)) / 1e6
 
     result = {

@@ -12,10 +12,11 @@ Protocol:
   everything else held). 'linear' (each dimension extrapolated from the last two history rows) is reported
   as a third, stronger-at-one-step reference.
 - uncertainty vs error (REFERENCE §1): 32 windows spread evenly over the held-out data, 200-step rollouts.
-  Step-averaged: at each step k the epistemic u (see EnsembleWorldModel.epistemic) averaged over windows
-  against the relative L1 error over windows -> 200 points, Pearson and Spearman. Also reported: the pooled
-  per-(window, step) correlation (6,400 points, per-window error ``sum_d |err| / sum_d |true|``), which is
-  stricter because it also asks u to rank windows at the same step.
+  Main figure, "step-averaged": per window, the epistemic u (see EnsembleWorldModel.epistemic) averaged over
+  the 200 steps against the window's relative L1 error over the 200 steps -> 32 points, Pearson and
+  Spearman. Also reported: per step (u and error averaged over the windows at each step -> 200 points;
+  this mostly asks whether u grows with the horizon like the error) and pooled over (window, step) pairs
+  (6,400 points, per-pair error ``sum_d |err| / sum_d |true|``).
 """
 
 from __future__ import annotations
@@ -138,19 +139,26 @@ def spearman(x: Tensor, y: Tensor) -> float:
 
 
 def uncertainty_error_correlation(r: Rollout) -> dict:
-    """Pearson/Spearman between epistemic u and error: step-averaged (main) and pooled (see module doc)."""
-    per_step_err = relative_l1(r.pred, r.true, {})["all"]
-    per_step_u = r.epistemic.mean(0)
+    """Pearson/Spearman between epistemic u and error (see module doc): per window averaged over steps (main),
+    per step averaged over windows, and pooled over (window, step)."""
+    window_err = (r.pred - r.true).abs().sum((1, 2)) / r.true.abs().sum((1, 2)).clamp_min(1e-12)
+    window_u = r.epistemic.mean(1)
+    step_err = relative_l1(r.pred, r.true, {})["all"]
+    step_u = r.epistemic.mean(0)
     pooled_err = (r.pred - r.true).abs().sum(-1) / r.true.abs().sum(-1).clamp_min(1e-12)
     return {
         "num_windows": r.pred.shape[0],
         "steps": r.pred.shape[1],
-        "pearson": pearson(per_step_u, per_step_err),
-        "spearman": spearman(per_step_u, per_step_err),
+        "pearson": pearson(window_u, window_err),
+        "spearman": spearman(window_u, window_err),
+        "per_step_pearson": pearson(step_u, step_err),
+        "per_step_spearman": spearman(step_u, step_err),
         "pooled_pearson": pearson(r.epistemic, pooled_err),
         "pooled_spearman": spearman(r.epistemic, pooled_err),
-        "step_u": per_step_u.tolist(),
-        "step_error": per_step_err.tolist(),
+        "window_u": window_u.tolist(),
+        "window_error": window_err.tolist(),
+        "step_u": step_u.tolist(),
+        "step_error": step_err.tolist(),
     }
 
 
@@ -222,8 +230,9 @@ def format_report(report: dict) -> str:
     if "correlation" in report:
         c = report["correlation"]
         lines.append(
-            f"epistemic u vs error ({c['num_windows']} windows x {c['steps']} steps): step-averaged Pearson "
-            f"{c['pearson']:.3f} Spearman {c['spearman']:.3f}; pooled Pearson {c['pooled_pearson']:.3f} "
+            f"epistemic u vs error ({c['num_windows']} windows x {c['steps']} steps): step-averaged per window "
+            f"Pearson {c['pearson']:.3f} Spearman {c['spearman']:.3f}; per step Pearson {c['per_step_pearson']:.3f} "
+            f"Spearman {c['per_step_spearman']:.3f}; pooled Pearson {c['pooled_pearson']:.3f} "
             f"Spearman {c['pooled_spearman']:.3f}"
         )
     return "\n".join(lines)
@@ -274,7 +283,7 @@ def plot_error_vs_horizon(report: dict, path: str | Path) -> None:
     curves = report["curves"]
     groups = list(curves["model"])
     fig, axes = plt.subplots(2, (len(groups) + 1) // 2, figsize=(16, 7), squeeze=False)
-    styles = {"model": dict(color="C0", lw=2), "hold": dict(color="0.4", ls=":"),
+    styles = {"model": dict(color="C0", lw=2), "hold": dict(color="0.3", ls=":", lw=1.5, zorder=3),
               "constant_velocity": dict(color="C3", ls="--"), "linear": dict(color="C2", ls="-.", lw=1)}  # fmt: skip
     for ax, group in zip(axes.flat, groups):
         for name, c in curves.items():
@@ -296,23 +305,26 @@ def plot_error_vs_horizon(report: dict, path: str | Path) -> None:
 
 
 def plot_uncertainty_vs_error(r: Rollout, corr: dict, path: str | Path) -> None:
-    """Step-averaged and pooled scatter of epistemic u against error, correlations in the titles."""
+    """Epistemic u against error: per window (main), per step and pooled, correlations in the titles."""
     plt = _pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(17, 5))
+    a.scatter(corr["window_u"], corr["window_error"], s=25)
+    a.set_title(f"per window, averaged over {corr['steps']} steps ({corr['num_windows']} windows)\n"
+                f"Pearson r = {corr['pearson']:.2f}, Spearman = {corr['spearman']:.2f}")  # fmt: skip
+    a.set_xlabel("epistemic u (window mean)")
     steps = torch.arange(1, len(corr["step_u"]) + 1)
-    sc = a.scatter(corr["step_u"], corr["step_error"], c=steps, cmap="viridis", s=12)
-    fig.colorbar(sc, ax=a, label="forecast step")
-    a.set_title(f"step-averaged ({corr['num_windows']} windows)\nPearson r = {corr['pearson']:.2f}, "
-                f"Spearman = {corr['spearman']:.2f}")  # fmt: skip
-    a.set_xlabel("epistemic u (mean over windows)")
-    a.set_ylabel("relative L1 error")
+    sc = b.scatter(corr["step_u"], corr["step_error"], c=steps, cmap="viridis", s=12)
+    fig.colorbar(sc, ax=b, label="forecast step")
+    b.set_title(f"per step, averaged over windows\nPearson r = {corr['per_step_pearson']:.2f}, "
+                f"Spearman = {corr['per_step_spearman']:.2f}")  # fmt: skip
+    b.set_xlabel("epistemic u (mean over windows)")
     pooled_err = (r.pred - r.true).abs().sum(-1) / r.true.abs().sum(-1)
-    b.scatter(r.epistemic.flatten(), pooled_err.flatten(), s=3, alpha=0.25)
-    b.set_title(f"pooled per window and step\nPearson r = {corr['pooled_pearson']:.2f}, "
+    c.scatter(r.epistemic.flatten(), pooled_err.flatten(), s=3, alpha=0.25)
+    c.set_title(f"pooled per window and step\nPearson r = {corr['pooled_pearson']:.2f}, "
                 f"Spearman = {corr['pooled_spearman']:.2f}")  # fmt: skip
-    b.set_xlabel("epistemic u")
-    b.set_ylabel("relative L1 error")
-    for ax in (a, b):
+    c.set_xlabel("epistemic u")
+    for ax in (a, b, c):
+        ax.set_ylabel("relative L1 error")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

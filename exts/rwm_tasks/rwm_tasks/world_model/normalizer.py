@@ -30,6 +30,8 @@ class Normalizer(nn.Module):
     @torch.no_grad()
     def fit(self, x: Tensor) -> Normalizer:
         """Set mean/std from samples ``x`` [..., dim] (population std, floored). Returns self."""
+        if self.dim == 0:
+            return self
         x = x.reshape(-1, self.dim).to(self.mean)
         if x.shape[0] == 0:
             raise ValueError("cannot fit a normaliser on zero samples")

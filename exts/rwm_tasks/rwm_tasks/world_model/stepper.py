@@ -3,7 +3,8 @@
 The history is encoded once at :meth:`ModelStepper.reset`; :meth:`ModelStepper.step` advances the GRU by
 one step for all envs (the GRU runs once per env, not once per head). All B heads are evaluated on the new
 features in one batched matmul because the epistemic uncertainty needs every head's mean; each env then
-samples from its own head (one head per imagined episode, redrawn at reset).
+samples from its own head (one head per imagined episode, redrawn at reset). Works with and without
+``torch.inference_mode`` (and when callers switch between them).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ModelStepper:
         if heads is None:
             heads = torch.randint(self.model.num_heads, (n,), device=self.device, generator=self.generator)
         heads = torch.as_tensor(heads, dtype=torch.long, device=self.device).reshape(-1).expand(n)
+        self._make_writable()
         self.heads[env_ids] = heads
         if n == 0:
             empty = self.hidden.new_zeros(0, self.model.config.state_dim)
@@ -81,6 +83,14 @@ class ModelStepper:
         states_n, actions_n = self.model.normalize_inputs(states, actions)
         features, self.hidden = self.model.encode(states_n.unsqueeze(1), actions_n.unsqueeze(1), self.hidden)
         return self._output(self.model.predict(features[:, 0], states_n), self.heads)
+
+    def _make_writable(self) -> None:
+        """State created under ``torch.inference_mode`` cannot be written in place outside it: copy it."""
+        if not torch.is_inference_mode_enabled():
+            if self.hidden.is_inference():
+                self.hidden = self.hidden.clone()
+            if self.heads.is_inference():
+                self.heads = self.heads.clone()
 
     def _output(self, pred: HeadOutput, heads: Tensor) -> StepOutput:
         m = self.model

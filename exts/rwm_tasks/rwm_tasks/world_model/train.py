@@ -17,9 +17,11 @@ per-window losses are weighted by the draw counts ``w[b, i]``. Because the base 
 ``sum_i w[b, i] * loss[b, i] / n`` equals head b's loss on its resampled batch exactly, at the cost of one
 history pass.
 
-Defaults are set for the small datasets this project trains on (thousands to a few 100k transitions):
-lr 1e-3 (the reference's online value; the RWM-U paper's 1e-4 is for 6M transitions and an hour of GPU),
-weight decay 1e-5, minibatch 256, grad-norm clip 1.0.
+Defaults are set for the small datasets this project trains on (thousands to a few 100k transitions) and
+a CPU budget of minutes: Adam lr 3e-3 with minibatch 128 (on the 3k-row ANYmal D slice this reached a
+held-out 8-step error of 0.77 in 300 steps, lr 1e-3 / batch 256 needed several times more; the RWM-U
+paper's lr 1e-4 and batch 1024 are for 6M transitions and an hour of GPU), weight decay 1e-5, grad-norm
+clip 1.0, an auxiliary teacher-forced loss on the history rows (``history_weight``), Gaussian NLL.
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ class TrainConfig:
     alpha: float = 1.0
     """Step weight base: step k weighs alpha**k (normalised)."""
     loss: str = "nll"
-    """'nll' (Gaussian negative log-likelihood, samples fed back) or 'mse' (means fed back, std untrained)."""
-    batch_size: int = 256
-    learning_rate: float = 1e-3
+    """'nll' (Gaussian negative log-likelihood, samples fed back) or 'mse' (squared error in units of each
+    dimension's one-step-change std, the scale the heads predict in; means fed back, std untrained)."""
+    batch_size: int = 128
+    learning_rate: float = 3e-3
     weight_decay: float = 1e-5
     grad_clip: float = 1.0
     bootstrap: bool = True
@@ -62,8 +65,10 @@ class TrainConfig:
     extension_weight: float = 1.0
     pos_weight_cap: float = 100.0
     """Cap of the positive-class weight (negatives/positives) of contact and termination BCE."""
-    history_weight: float = 0.0
-    """Weight of an auxiliary teacher-forced one-step loss on the history rows (0: the pure RWM loss)."""
+    history_weight: float = 1.0
+    """Weight of an auxiliary teacher-forced one-step loss on the history rows (0: the pure RWM loss). The GRU
+    has computed the history features anyway, so 31 extra targets per window cost only the heads; on the
+    ANYmal D slice it lowered the held-out 8-step error after 300 steps from 0.84 to 0.77."""
     logstd_bound_weight: float = 0.01
     """Penalty on the width of the learnable log-std bounds (they widen only where the NLL needs it)."""
     seed: int = 0
@@ -129,11 +134,15 @@ def dual_autoregressive_forecast(
     return outputs, inner
 
 
-def _step_losses(p: HeadOutput, state_n, contacts, terminations, extension_n, nll: bool, cpw, tpw) -> dict[str, Tensor]:
+def _step_losses(p: HeadOutput, state_n, contacts, terminations, extension_n, nll: bool, delta_std, cpw, tpw
+                 ) -> dict[str, Tensor]:
     """Per-sample losses of predictions ``p`` [B, ...] against targets [...] (broadcast over heads)."""
     err2 = (state_n - p.mean).square()
     out = {"state_mse": err2.mean(-1)}
-    out["state"] = (0.5 * err2 * torch.exp(-2.0 * p.logstd) + p.logstd).mean(-1) if nll else out["state_mse"]
+    if nll:
+        out["state"] = (0.5 * err2 * torch.exp(-2.0 * p.logstd) + p.logstd).mean(-1)
+    else:  # squared error in units of the typical one-step change, the scale the heads predict in
+        out["state"] = (err2 / delta_std.square()).mean(-1)
     zero = torch.zeros_like(out["state_mse"])
     out["contact_bce"] = F.binary_cross_entropy_with_logits(
         p.contact_logits, contacts.expand_as(p.contact_logits), reduction="none", pos_weight=cpw
@@ -174,13 +183,13 @@ def forecast_loss(
     for k, p in enumerate(outputs):
         t = m + k
         parts = _step_losses(p, states_n[:, t], batch.contacts[:, t], batch.terminations[:, t], ext_n[:, t], nll,
-                             contact_pos_weight, termination_pos_weight)  # fmt: skip
+                             model.delta_norm.std, contact_pos_weight, termination_pos_weight)  # fmt: skip
         total = total + step_w[k] * combine(parts)
         for name, v in parts.items():
             logs[name] = logs.get(name, 0.0) + step_w[k] * float(v.detach().mean())
     if inner is not None:
         parts = _step_losses(inner, states_n[:, 1:m], batch.contacts[:, 1:m], batch.terminations[:, 1:m],
-                             ext_n[:, 1:m], nll, contact_pos_weight, termination_pos_weight)  # fmt: skip
+                             ext_n[:, 1:m], nll, model.delta_norm.std, contact_pos_weight, termination_pos_weight)  # fmt: skip
         history_loss = combine(parts).mean(-1)
         total = total + config.history_weight * history_loss
         logs["history_loss"] = float(history_loss.detach().mean())
