@@ -35,6 +35,8 @@ $(STAMP): requirements/base.txt requirements/test.txt requirements/mujoco.txt se
 	$(BIN)/pip install --quiet --no-deps --ignore-requires-python isaaclab==$(ISAACLAB_VERSION)
 	$(BIN)/pip install --quiet -r requirements/base.txt -r requirements/test.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements/mujoco.txt
+	@# replacing an older mujoco can delete files mujoco-core just wrote: reinstall if the import broke
+	$(BIN)/python -c "import mujoco.batch" 2>/dev/null || $(BIN)/pip install --quiet --no-deps --force-reinstall -r requirements/mujoco.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python -c "import torch, isaaclab, rsl_rl, mujoco, rwm_tasks; print('rwm_tasks set up: torch', torch.__version__, '| mujoco', mujoco.__version__)"
 	touch $(STAMP)

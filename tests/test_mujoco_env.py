@@ -66,7 +66,8 @@ def test_stands_on_default_pose_for_5_s(robot):
     assert (obs["system_contact"][:, n_thigh:] == 1).all(), "not all feet are on the ground"
     s = env.state
     nominal = get_description(robot).standing_height()
-    assert (s.root_pos[:, 2] > 0.8 * nominal).all(), f"base sank to {s.root_pos[:, 2].tolist()} (nominal {nominal:.3f})"
+    height = s.root_pos[:, 2]
+    assert (height > 0.8 * nominal).all(), f"base sank to {height.tolist()} (nominal {nominal:.3f})"
     assert (s.projected_gravity[:, :2].norm(dim=1) < 0.05).all()
 
 
@@ -92,7 +93,9 @@ def test_actuator_matches_isaaclab_dc_motor(robot):
         ArticulationActions(joint_positions=target.clone(), joint_velocities=torch.zeros(n, 12),
                             joint_efforts=torch.zeros(n, 12)), q, qd,
     ).joint_efforts  # fmt: skip
-    ours = PDActuators(cfg.scene.robot.actuators, names).torque(target.double().numpy(), q.double().numpy(), qd.double().numpy())
+    ours = PDActuators(cfg.scene.robot.actuators, names).torque(
+        target.double().numpy(), q.double().numpy(), qd.double().numpy()
+    )
     np.testing.assert_allclose(ours, ref.double().numpy(), atol=1e-4)
 
 
@@ -176,7 +179,7 @@ def test_record_writes_plot_and_video(tmp_path):
     from rwm_tasks.envs.mujoco.video import record
 
     env = _env("go2", num_envs=2)
-    out = record(env, lambda obs: torch.zeros(2, 12), steps=10, out_path=str(tmp_path / "play.mp4"), width=160, height=120)
+    out = record(env, lambda obs: torch.zeros(2, 12), 10, str(tmp_path / "play.mp4"), width=160, height=120)
     assert (tmp_path / "play_velocity.png").stat().st_size > 0
     if out["video"] is None:  # no EGL / encoder on this machine: the plot is the fallback
         pytest.skip(f"no offscreen video here: {out['reason']}")

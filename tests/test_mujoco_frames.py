@@ -74,7 +74,8 @@ def test_centre_of_mass_velocity_round_trip():
     torch.testing.assert_close(ang2, ang_w, atol=1e-5, rtol=0)
     # spinning about z with the CoM 0.1 m ahead of the origin: the origin moves backwards sideways
     q0 = _euler()
-    origin, _ = frames.origin_velocity(q0, torch.zeros(1, 3), torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[0.1, 0, 0]]))
+    spin, com = torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[0.1, 0.0, 0.0]])
+    origin, _ = frames.origin_velocity(q0, torch.zeros(1, 3), spin, com)
     torch.testing.assert_close(origin, torch.tensor([[0.0, -0.1, 0.0]]))
 
 

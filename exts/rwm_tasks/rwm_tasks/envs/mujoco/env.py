@@ -93,7 +93,8 @@ class MujocoVecEnv(VecEnv):
         command_cfg = getattr(env_cfg.commands, self.spec.command.name)
         self.command = VelocityCommand(
             self.spec.command, self.num_envs, self.gen,
-            getattr(command_cfg, "vel_xy_success_threshold", 0.5), getattr(command_cfg, "vel_yaw_success_threshold", 0.4),
+            getattr(command_cfg, "vel_xy_success_threshold", 0.5),
+            getattr(command_cfg, "vel_yaw_success_threshold", 0.4),
         )  # fmt: skip
         self._bind_action()
         self._bind_terminations()
@@ -205,10 +206,14 @@ class MujocoVecEnv(VecEnv):
             elif term.func == "illegal_contact":
                 ids = self.body_ids_of(p.get("sensor_cfg"), what, positions=True)
                 thr = float(p["threshold"])
-                fn = lambda s, ids=ids, thr=thr: (self.contact_history[:, :, ids].amax(dim=1) > thr).any(dim=1)  # noqa: E731
+                fn = lambda s, ids=ids, thr=thr: (  # noqa: E731
+                    self.contact_history[:, :, ids].amax(dim=1) > thr
+                ).any(dim=1)
             elif term.func == "bad_orientation":
                 limit = float(p["limit_angle"])
-                fn = lambda s, lim=limit: torch.acos((-s.projected_gravity[:, 2]).clamp(-1.0, 1.0)).abs() > lim  # noqa: E731
+                fn = lambda s, lim=limit: (  # noqa: E731
+                    torch.acos((-s.projected_gravity[:, 2]).clamp(-1.0, 1.0)).abs() > lim
+                )
             elif term.func == "root_height_below_minimum":
                 minimum = float(p["minimum_height"])
                 fn = lambda s, m=minimum: s.root_pos[:, 2] < m  # noqa: E731
@@ -308,8 +313,9 @@ class MujocoVecEnv(VecEnv):
 
     def reset(self) -> tuple[TensorDict, dict]:
         """Reset all envs (Isaac Lab's ``env.reset``) and return the observations."""
-        self._reset_idx(torch.arange(self.num_envs))
-        self._obs = self._compute_observations()
+        with torch.inference_mode():
+            self._reset_idx(torch.arange(self.num_envs))
+            self._obs = self._compute_observations()
         return self._obs, self.extras
 
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
@@ -318,7 +324,8 @@ class MujocoVecEnv(VecEnv):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self._step(actions)
+            with torch.inference_mode():  # buffers are updated in place: keep them inference tensors
+                return self._step(actions)
         finally:
             torch.set_num_threads(threads)
 

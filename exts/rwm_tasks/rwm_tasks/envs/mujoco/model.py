@@ -22,7 +22,8 @@ from ..robots import get_description
 
 # rendering only (no physical effect): a checker floor and a light, so videos show motion
 _VISUALS = """  <asset>
-    <texture name="rwm_grid" type="2d" builtin="checker" rgb1=".55 .6 .65" rgb2=".42 .46 .5" width="256" height="256"/>
+    <texture name="rwm_grid" type="2d" builtin="checker" rgb1=".55 .6 .65" rgb2=".42 .46 .5"
+             width="256" height="256"/>
     <material name="rwm_grid" texture="rwm_grid" texrepeat="1 1" texuniform="true"/>
   </asset>
 """

@@ -79,7 +79,8 @@ def train(task: str, env_cfg, agent_cfg, log_dir: str, num_envs: int | None = No
     try:
         runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
     except _TimeBudget:
-        print(f"[rwm_tasks] time budget of {max_minutes} min used up at iteration {runner.current_learning_iteration}")
+        it = runner.current_learning_iteration
+        print(f"[rwm_tasks] time budget of {max_minutes} min used up at iteration {it}")
         runner.save(os.path.join(log_dir, f"model_{runner.current_learning_iteration}.pt"))
         runner.logger.stop_logging_writer()
     last = os.path.join(log_dir, f"model_{runner.current_learning_iteration}.pt")
@@ -152,8 +153,9 @@ def forward_tracking(env: MujocoVecEnv, policy, speeds=(0.5, 1.0), seconds: floa
                     vx.append(s.lin_vel_b[:, 0].mean())
                     vy.append(s.lin_vel_b[:, 1].abs().mean())
                     wz.append(s.ang_vel_b[:, 2].abs().mean())
-        out[f"{v:g}"] = {"vx_mean": round(float(torch.stack(vx).mean()), 3), "abs_vy": round(float(torch.stack(vy).mean()), 3),
-                         "abs_wz": round(float(torch.stack(wz).mean()), 3), "fell": round(float(fell.float().mean()), 3)}  # fmt: skip
+        mean = lambda xs: round(float(torch.stack(xs).mean()), 3)  # noqa: E731
+        out[f"{v:g}"] = {"vx_mean": mean(vx), "abs_vy": mean(vy), "abs_wz": mean(wz),
+                         "fell": round(float(fell.float().mean()), 3)}  # fmt: skip
     return out
 
 

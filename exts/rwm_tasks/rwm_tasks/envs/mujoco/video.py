@@ -72,7 +72,8 @@ def record(env, policy, steps: int, out_path: str, env_index: int = 0, width: in
         print(f"[rwm_tasks] no video ({reason}); writing the velocity plot only")
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-    camera.distance, camera.elevation, camera.azimuth = 3.0 * float(env.state.root_pos[env_index, 2]) + 0.6, -15.0, 120.0
+    camera.distance = 3.0 * float(env.state.root_pos[env_index, 2]) + 0.6
+    camera.elevation, camera.azimuth = -15.0, 120.0
     model = env.batch.get_model(env_index) if renderer is not None else None
     vel, cmd = [], []
     obs = env.get_observations()
