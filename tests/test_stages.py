@@ -18,6 +18,7 @@ TINY_MODEL = [
 ]  # fmt: skip
 TINY_IMAGINATION = ["agent.imagination.num_envs=32", "agent.imagination.real_steps_per_iteration=4"]
 EXPERIMENT = {"Go2": "rwm_go2", "AnymalD": "rwm_anymal_d"}
+SIM = {"Go2": "mujoco", "AnymalD": "isaaclab"}  # both real-env executors drive the pipeline
 
 
 def _run(script, *args, cwd, ok=True):
@@ -39,8 +40,9 @@ def pipeline(request, tmp_path_factory):
     """Init (1 it) and Pretrain (2 its) of one robot in a fresh working folder."""
     robot = request.param
     workdir = tmp_path_factory.mktemp(f"stages_{robot}")
-    _run("train.py", "--task", f"RWM-{robot}-Init-v0", "--num_envs", "4", "--max_iterations", "1", cwd=workdir)
-    _run("train.py", "--task", f"RWM-{robot}-Pretrain-v0", "--num_envs", "4", "--max_iterations", "2",
+    sim = ["--sim", SIM[robot]]
+    _run("train.py", "--task", f"RWM-{robot}-Init-v0", *sim, "--num_envs", "4", "--max_iterations", "1", cwd=workdir)
+    _run("train.py", "--task", f"RWM-{robot}-Pretrain-v0", *sim, "--num_envs", "4", "--max_iterations", "2",
          *TINY_MODEL, cwd=workdir)  # fmt: skip
     return robot, workdir
 
@@ -66,12 +68,12 @@ def test_pretrain_writes_world_model_and_replay_data(pipeline):
 @pytest.mark.slow
 def test_finetune_then_play(pipeline):
     robot, workdir = pipeline
-    res = _run("train.py", "--task", f"RWM-{robot}-Finetune-v0", "--num_envs", "2", "--max_iterations", "1",
+    res = _run("train.py", "--task", f"RWM-{robot}-Finetune-v0", "--sim", SIM[robot], "--num_envs", "2", "--max_iterations", "1",
                *TINY_IMAGINATION, cwd=workdir)  # fmt: skip
     assert "Finetune: policy" in res.stdout
     run = _latest_run(workdir, f"{EXPERIMENT[robot]}_finetune")
     assert (run / "world_model.pt").is_file() and list(run.glob("model_*.pt"))
-    res = _run("play.py", "--task", f"RWM-{robot}-Play-v0", "--experiment", f"{EXPERIMENT[robot]}_finetune",
+    res = _run("play.py", "--task", f"RWM-{robot}-Play-v0", "--sim", SIM[robot], "--experiment", f"{EXPERIMENT[robot]}_finetune",
                "--num_envs", "2", "--steps", "3", cwd=workdir)  # fmt: skip
     assert "played 3 steps" in res.stdout and (run / "exported" / "policy.onnx").is_file()
 
@@ -87,7 +89,7 @@ def test_offline_without_simulator_then_play(pipeline):
     assert "Creating environment" not in res.stdout and "Simulation" not in res.stdout
     run = _latest_run(workdir, f"{EXPERIMENT[robot]}_offline")
     assert (run / "model_1.pt").is_file() and (run / "task_spec.json").is_file()
-    res = _run("play.py", "--task", f"RWM-{robot}-Play-v0", "--experiment", f"{EXPERIMENT[robot]}_offline",
+    res = _run("play.py", "--task", f"RWM-{robot}-Play-v0", "--sim", SIM[robot], "--experiment", f"{EXPERIMENT[robot]}_offline",
                "--num_envs", "2", "--steps", "3", cwd=workdir)  # fmt: skip
     assert "played 3 steps" in res.stdout
 

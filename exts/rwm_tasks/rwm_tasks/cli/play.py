@@ -14,7 +14,9 @@ import sys
 
 import torch
 
-from .common import UserError, add_task_args, check_checkpoint, find_checkpoint, log_root, resolve_configs, run_main
+from .common import (
+    UserError, add_task_args, check_checkpoint, find_checkpoint, log_root, open_real_env, resolve_configs, run_main,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--experiment", default=None,
         help="Experiment folder under logs/rsl_rl to load from (default: the Init stage's of the same robot).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--video", default=None,
+        help="With --sim mujoco: write an mp4 of env 0 (offscreen) and a velocity-vs-command plot beside it.",
     )  # fmt: skip
     parser.add_argument(
         "--imagination", action="store_true",
@@ -68,20 +74,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _play(args, env_cfg, agent_cfg, checkpoint: str, world_model=None) -> int:
-    import gymnasium as gym
-    import torch
-    from isaaclab.app import launch_simulation
-    from isaaclab_rl.rsl_rl import (
-        RslRlVecEnvWrapper, check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg,
-    )  # fmt: skip
+    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
     if world_model is not None:
         env_cfg.compute_final_obs = True
-    with launch_simulation(env_cfg, args):
-        env = gym.make(args.task, cfg=env_cfg)
+    if args.video and args.sim != "mujoco":
+        raise UserError("--video needs --sim mujoco (Isaac Lab records with its own viewer/visualizers)")
+    with open_real_env(args, env_cfg, agent_cfg) as env:
         try:
-            env = RslRlVecEnvWrapper(env, clip_actions=agent_cfg.clip_actions)
             runner = create_rsl_rl_runner(env, agent_cfg, log_dir=None)
             try:
                 runner.load(checkpoint, map_location=agent_cfg.device)
@@ -92,7 +93,13 @@ def _play(args, env_cfg, agent_cfg, checkpoint: str, world_model=None) -> int:
             runner.export_policy_to_jit(path=export_dir, filename="policy.pt")
             runner.export_policy_to_onnx(path=export_dir, filename="policy.onnx")
             print(f"[rwm_tasks] exported {export_dir}/policy.pt and policy.onnx")
-            policy = runner.get_inference_policy(device=env.unwrapped.device)
+            policy = runner.get_inference_policy(device=env.device)
+            if args.video:
+                from ..envs.mujoco import record
+
+                out = record(env, policy, args.steps or 500, args.video)
+                print(f"[rwm_tasks] video: {out['video'] or 'not written (' + str(out.get('reason')) + ')'}; "
+                      f"plot: {out['plot']}")  # fmt: skip
             recorder = _imagination_recorder(args, env, world_model)
             obs = env.get_observations()
             step, total_reward = 0, 0.0
@@ -108,8 +115,6 @@ def _play(args, env_cfg, agent_cfg, checkpoint: str, world_model=None) -> int:
                 _plot_imagination(world_model, recorder.buffer, os.path.join(export_dir, "imagination_vs_real"))
         except KeyboardInterrupt:
             pass
-        finally:
-            env.close()
     return 0
 
 

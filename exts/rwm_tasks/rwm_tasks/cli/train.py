@@ -13,7 +13,7 @@ import time
 
 from .common import (
     UserError, add_task_args, check_checkpoint, dump_configs, find_checkpoint, log_root, new_log_dir,
-    resolve_configs, run_main, stage_of,
+    open_real_env, resolve_configs, run_main, stage_of,
 )  # fmt: skip
 
 
@@ -68,28 +68,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
-    import gymnasium as gym
-    from isaaclab.app import launch_simulation
-    from isaaclab_rl.rsl_rl import (
-        RslRlVecEnvWrapper, check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg,
-    )  # fmt: skip
+    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
-    with launch_simulation(env_cfg, args):
-        env = gym.make(args.task, cfg=env_cfg)
-        try:
-            env = RslRlVecEnvWrapper(env, clip_actions=agent_cfg.clip_actions)
-            runner = create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
-            if resume_path:
-                print(f"[rwm_tasks] resuming from {resume_path}")
-                runner.load(resume_path, map_location=agent_cfg.device)
-            dump_configs(log_dir, env_cfg, agent_cfg)
-            start = time.time()
-            runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
-            print(f"[rwm_tasks] trained {agent_cfg.max_iterations} iterations in {time.time() - start:.1f} s; "
-                  f"checkpoints in {log_dir}")  # fmt: skip
-        finally:
-            env.close()
+    with open_real_env(args, env_cfg, agent_cfg) as env:
+        runner = create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
+        if resume_path:
+            print(f"[rwm_tasks] resuming from {resume_path}")
+            runner.load(resume_path, map_location=agent_cfg.device)
+        dump_configs(log_dir, env_cfg, agent_cfg)
+        start = time.time()
+        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+        print(f"[rwm_tasks] trained {agent_cfg.max_iterations} iterations on {args.sim} in {time.time() - start:.1f} s; "
+              f"checkpoints in {log_dir}")  # fmt: skip
     return 0
 
 

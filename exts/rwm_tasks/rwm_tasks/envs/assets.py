@@ -90,9 +90,15 @@ def apply_standin(env_cfg, robot: str) -> None:
         saturation_effort=act.saturation_effort,
         actuator_velocity_limit=act.velocity_limit,
         friction=0.0,
+        armature=desc.joint_armature,  # the USD authors none; the MuJoCo executor uses the description's
     )
     init_state = replace(robot_cfg.init_state, pos=(0.0, 0.0, desc.spawn_height), joint_pos=dict(desc.default_joint_pos))
     env_cfg.scene.robot = replace(robot_cfg, spawn=spawn, actuators={"legs": actuator}, init_state=init_state)
+    base_height = getattr(env_cfg.rewards, "base_height_l2", None)
+    if base_height is not None:
+        # Isaac Lab's target is the official asset's authored standing height (Go2: 0.4 m, not reachable by
+        # the stand-in's legs); the stand-in's equivalent is the height of its default pose.
+        base_height.params["target_height"] = desc.standing_height()
     terrain = env_cfg.scene.terrain
     terrain.terrain_type = "usd"
     terrain.usd_path = str(ground_usd())

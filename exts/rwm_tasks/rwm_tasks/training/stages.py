@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from ..cli.common import UserError, check_checkpoint, dump_configs, find_checkpoint, log_root
+from ..cli.common import UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, open_real_env
 from ..envs.imagination import ImaginationEnv, state_bounds_from_data, state_bounds_from_stats
 from ..envs.layout import RobotLayout, get_layout
 from ..envs.registration import ROBOTS
@@ -88,54 +88,46 @@ def _save_run_info(log_dir: str, spec: TaskSpec, info: dict) -> None:
 
 
 def _real_env(args, env_cfg, agent_cfg):
-    import gymnasium as gym
-    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
-
-    env_cfg.compute_final_obs = True  # terminal rows for the world model
-    return RslRlVecEnvWrapper(gym.make(args.task, cfg=env_cfg), clip_actions=agent_cfg.clip_actions)
+    """The real env (Isaac Lab or MuJoCo), reporting terminal observations for the world model's rows."""
+    env_cfg.compute_final_obs = True
+    return open_real_env(args, env_cfg, agent_cfg)
 
 
 # --- Pretrain ----------------------------------------------------------------------------------------------
 def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
-    from isaaclab.app import launch_simulation
-
     layout, wm = layout_of(args.task), agent_cfg.world_model
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     config = train_config(wm, agent_cfg.seed)
-    with launch_simulation(env_cfg, args):
-        env = _real_env(args, env_cfg, agent_cfg)
-        try:
-            buffer = ReplayBuffer(layout, env.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
-            learner = WorldModelLearner(layout, new_model(layout, wm, agent_cfg.seed), config, buffer,
-                                        wm.updates_per_iteration, fitted=False)  # fmt: skip
-            recorder = TransitionRecorder(buffer, layout)
-            runner = None
+    with _real_env(args, env_cfg, agent_cfg) as env:
+        buffer = ReplayBuffer(layout, env.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
+        learner = WorldModelLearner(layout, new_model(layout, wm, agent_cfg.seed), config, buffer,
+                                    wm.updates_per_iteration, fitted=False)  # fmt: skip
+        recorder = TransitionRecorder(buffer, layout)
+        runner = None
 
-            def before_rollout(it: int) -> None:
-                if it == 0:
-                    return
-                learner.update()
-                learner.log_to(runner.logger.writer, it - 1)
-                if (it - 1) % agent_cfg.save_interval == 0:
-                    learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
-
-            vec = RolloutHookEnv(env, agent_cfg.num_steps_per_env, before_rollout,
-                                 lambda obs, rew, dones, extras: recorder.record(obs, dones, extras))  # fmt: skip
-            runner = _runner(vec, agent_cfg, log_dir)
-            if resume_path:
-                runner.load(resume_path, map_location=agent_cfg.device)
-            dump_configs(log_dir, env_cfg, agent_cfg)
-            _save_run_info(log_dir, spec, {"stage": "Pretrain", "task": args.task, "resumed_from": resume_path})
-            start = time.time()
-            runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+        def before_rollout(it: int) -> None:
+            if it == 0:
+                return
             learner.update()
-            learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
-            write_npz(os.path.join(log_dir, DATASET_FILE), buffer_to_dataset(buffer, args.task))
-            print(f"[rwm_tasks] Pretrain: {agent_cfg.max_iterations} iterations, {len(buffer)} real steps in the "
-                  f"buffer, {time.time() - start:.1f} s; world model and replay data: "
-                  f"{os.path.join(log_dir, WORLD_MODEL_FILE)}, {DATASET_FILE}")  # fmt: skip
-        finally:
-            env.close()
+            learner.log_to(runner.logger.writer, it - 1)
+            if (it - 1) % agent_cfg.save_interval == 0:
+                learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
+
+        vec = RolloutHookEnv(env, agent_cfg.num_steps_per_env, before_rollout,
+                             lambda obs, rew, dones, extras: recorder.record(obs, dones, extras))  # fmt: skip
+        runner = _runner(vec, agent_cfg, log_dir)
+        if resume_path:
+            runner.load(resume_path, map_location=agent_cfg.device)
+        dump_configs(log_dir, env_cfg, agent_cfg)
+        _save_run_info(log_dir, spec, {"stage": "Pretrain", "task": args.task, "resumed_from": resume_path})
+        start = time.time()
+        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+        learner.update()
+        learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
+        write_npz(os.path.join(log_dir, DATASET_FILE), buffer_to_dataset(buffer, args.task))
+        print(f"[rwm_tasks] Pretrain: {agent_cfg.max_iterations} iterations, {len(buffer)} real steps in the "
+              f"buffer, {time.time() - start:.1f} s; world model and replay data: "
+              f"{os.path.join(log_dir, WORLD_MODEL_FILE)}, {DATASET_FILE}")  # fmt: skip
     return 0
 
 
@@ -149,8 +141,6 @@ def _default_checkpoint(agent_cfg, stage: str, pattern: str, what: str) -> str:
 
 
 def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
-    from isaaclab.app import launch_simulation
-
     layout, wm, im = layout_of(args.task), agent_cfg.world_model, agent_cfg.imagination
     policy_path = resume_path or _default_checkpoint(agent_cfg, "init", r"model_.*\.pt", "an Init policy")
     check_checkpoint(policy_path)
@@ -159,63 +149,59 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     ckpt = _load_world_model(model_path, layout, "Finetune")
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     config = ckpt.train_config or train_config(wm, agent_cfg.seed)
-    with launch_simulation(env_cfg, args):
-        real = _real_env(args, env_cfg, agent_cfg)
-        try:
-            buffer = ReplayBuffer(layout, real.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
-            learner = WorldModelLearner(layout, ckpt.model, config, buffer, wm.updates_per_iteration, fitted=True)
-            if ckpt.trainer_state:
-                learner.trainer.load_state_dict(ckpt.trainer_state)
-            recorder = TransitionRecorder(buffer, layout)
-            real_obs = {"obs": real.get_observations(), "reward": torch.zeros(real.num_envs)}
-            real_return = []
+    with _real_env(args, env_cfg, agent_cfg) as real:
+        buffer = ReplayBuffer(layout, real.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
+        learner = WorldModelLearner(layout, ckpt.model, config, buffer, wm.updates_per_iteration, fitted=True)
+        if ckpt.trainer_state:
+            learner.trainer.load_state_dict(ckpt.trainer_state)
+        recorder = TransitionRecorder(buffer, layout)
+        real_obs = {"obs": real.get_observations(), "reward": torch.zeros(real.num_envs)}
+        real_return = []
 
-            def collect(steps: int) -> None:
-                """Real steps with the current policy (stochastic, as PPO acts) into the buffer."""
-                policy = runner.alg.get_policy() if runner is not None else None
-                for _ in range(steps):
-                    obs = real_obs["obs"]
-                    with torch.inference_mode():
-                        actions = policy(obs.to(agent_cfg.device), stochastic_output=True) if policy else \
-                            torch.zeros(real.num_envs, real.num_actions)  # fmt: skip
-                    obs, rew, dones, extras = real.step(actions.to(real.device))
-                    recorder.record(obs, dones, extras)
-                    real_return.append(float(rew.mean()))
-                    real_obs["obs"] = obs
+        def collect(steps: int) -> None:
+            """Real steps with the current policy (stochastic, as PPO acts) into the buffer."""
+            policy = runner.alg.get_policy() if runner is not None else None
+            for _ in range(steps):
+                obs = real_obs["obs"]
+                with torch.inference_mode():
+                    actions = policy(obs.to(agent_cfg.device), stochastic_output=True) if policy else \
+                        torch.zeros(real.num_envs, real.num_actions)  # fmt: skip
+                obs, rew, dones, extras = real.step(actions.to(real.device))
+                recorder.record(obs, dones, extras)
+                real_return.append(float(rew.mean()))
+                real_obs["obs"] = obs
 
-            runner = None
-            collect(buffer.window)  # standing still (no policy yet): enough rows for the first reset windows
-            sample = history_sampler(buffer, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
-            bounds = state_bounds_from_stats(ckpt.model.state_norm.mean, ckpt.model.state_norm.std)
-            imagination = _imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
+        runner = None
+        collect(buffer.window)  # standing still (no policy yet): enough rows for the first reset windows
+        sample = history_sampler(buffer, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
+        bounds = state_bounds_from_stats(ckpt.model.state_norm.mean, ckpt.model.state_norm.std)
+        imagination = _imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
 
-            def before_rollout(it: int) -> None:
-                real_return.clear()
-                collect(im.real_steps_per_iteration)
-                learner.update()
-                writer = runner.logger.writer
-                learner.log_to(writer, it)
-                if writer is not None:
-                    writer.add_scalar("Real/mean_step_reward", sum(real_return) / max(len(real_return), 1), it)
-                if it % agent_cfg.save_interval == 0:
-                    learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
+        def before_rollout(it: int) -> None:
+            real_return.clear()
+            collect(im.real_steps_per_iteration)
+            learner.update()
+            writer = runner.logger.writer
+            learner.log_to(writer, it)
+            if writer is not None:
+                writer.add_scalar("Real/mean_step_reward", sum(real_return) / max(len(real_return), 1), it)
+            if it % agent_cfg.save_interval == 0:
+                learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
 
-            vec = RolloutHookEnv(imagination, agent_cfg.num_steps_per_env, before_rollout)
-            runner = _runner(vec, agent_cfg, log_dir)
-            runner.load(policy_path, map_location=agent_cfg.device)
-            collect(buffer.window)  # the loaded policy's own data, then restart imagination from it
-            imagination.reset()
-            print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}")
-            dump_configs(log_dir, env_cfg, agent_cfg)
-            _save_run_info(log_dir, spec, {"stage": "Finetune", "task": args.task, "policy": policy_path,
-                                           "world_model": model_path})  # fmt: skip
-            start = time.time()
-            runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
-            learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
-            print(f"[rwm_tasks] Finetune: {agent_cfg.max_iterations} iterations in {time.time() - start:.1f} s; "
-                  f"{len(buffer)} real steps; checkpoints in {log_dir}")  # fmt: skip
-        finally:
-            real.close()
+        vec = RolloutHookEnv(imagination, agent_cfg.num_steps_per_env, before_rollout)
+        runner = _runner(vec, agent_cfg, log_dir)
+        runner.load(policy_path, map_location=agent_cfg.device)
+        collect(buffer.window)  # the loaded policy's own data, then restart imagination from it
+        imagination.reset()
+        print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}")
+        dump_configs(log_dir, env_cfg, agent_cfg)
+        _save_run_info(log_dir, spec, {"stage": "Finetune", "task": args.task, "policy": policy_path,
+                                       "world_model": model_path})  # fmt: skip
+        start = time.time()
+        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+        learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
+        print(f"[rwm_tasks] Finetune: {agent_cfg.max_iterations} iterations in {time.time() - start:.1f} s; "
+              f"{len(buffer)} real steps; checkpoints in {log_dir}")  # fmt: skip
     return 0
 
 

@@ -345,6 +345,8 @@ class MujocoVecEnv(VecEnv):
         done = terminated | time_outs
         reset_ids = done.nonzero().flatten()
         if len(reset_ids):
+            if getattr(self.cfg, "compute_final_obs", False):  # terminal observations, as Isaac Lab reports them
+                self.extras["final_obs"] = self._compute_observations()
             self._reset_idx(reset_ids)
         state = self.state
         self.command.compute(self.step_dt, state.lin_vel_b, state.ang_vel_b, state.heading)

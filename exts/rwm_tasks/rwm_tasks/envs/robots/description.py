@@ -72,6 +72,8 @@ class RobotDescription:
     default_joint_pos: dict[str, float]  # by joint name
     actuator: ActuatorParams
     geom_friction: float = 0.8
+    joint_armature: float = 0.01
+    """Reflected rotor inertia added to every joint (kg m^2), in both engines."""
     licence_file: str = ""
 
     @property
@@ -111,7 +113,7 @@ class RobotDescription:
             f'  <option timestep="{timestep}" integrator="implicitfast"/>',
             "  <default>",
             f'    <geom friction="{self.geom_friction} 0.005 0.0001" condim="3"/>',
-            '    <joint damping="0" armature="0.01"/>',
+            f'    <joint damping="0" armature="{self.joint_armature}"/>',
             "  </default>",
             "  <worldbody>",
         ]
