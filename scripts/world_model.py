@@ -27,16 +27,16 @@ import torch
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--robot", default=None,
-                   help="robot layout of CSV files ('anymal_d' or 'go2'); .npz files carry their robot. "
-                        "Default: anymal_d for training, the checkpoint's robot for eval.")  # fmt: skip
+                   help="robot layout of CSV files ('anymal_d' or 'go2'); .npz files carry their robot; unset: "
+                        "anymal_d (or the .npz robot) for training, the checkpoint's robot for eval")  # fmt: skip
     p.add_argument("--episode-length", type=int, default=None,
                    help="CSV files: declare back-to-back episodes of this many rows instead of detecting starts "
                         "(rows with zero joint velocities and actions)")  # fmt: skip
     p.add_argument("--no-detect-starts", action="store_true",
                    help="CSV files: treat each file as one episode (only termination flags split it)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: on a shared 2-core machine 2 threads can be 20x slower)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+                   help="torch CPU threads (on a shared 2-core machine 2 threads can be 20x slower than 1)")
+    p.add_argument("--device", default="cpu", help="torch device")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,18 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
     t.add_argument("--data", nargs="+", required=True, help="training files (.csv reference layout or .npz)")
     t.add_argument("--eval-data", nargs="+", default=None,
-                   help="held-out files for validation; default: the last --val-fraction of the training rows")  # fmt: skip
+                   help="held-out files for validation; default: the last --val-fraction of the training "
+                        "rows")  # fmt: skip
     t.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction when no --eval-data is given")
-    t.add_argument("--out", default=None, help="run directory (default logs/world_model/<timestamp>)")
+    t.add_argument("--out", default=None, help="run directory; unset: logs/world_model/<timestamp>")
     t.add_argument("--resume", default=None, help="checkpoint (last.pt) to continue from; its configs are kept")
     t.add_argument("--iterations", type=int, default=20000, help="maximum gradient steps (total, incl. resumed)")
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--batch-size", type=int, default=128, help="windows per minibatch")
     t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="cosine decays to 10%% of --lr over --iterations")  # fmt: skip
-    t.add_argument("--weight-decay", type=float, default=1e-5)
-    t.add_argument("--grad-clip", type=float, default=1.0)
+    t.add_argument("--weight-decay", type=float, default=1e-5, help="Adam weight decay")
+    t.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip")
     t.add_argument("--loss", choices=["nll", "mse"], default="nll", help="state loss")
     t.add_argument("--alpha", type=float, default=1.0, help="forecast step weight base alpha**k")
     t.add_argument("--history", type=int, default=32, help="M: history rows")
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=int, default=256, help="GRU hidden size")
     t.add_argument("--layers", type=int, default=2, help="GRU layers")
     t.add_argument("--head-hidden", type=int, nargs="*", default=[128], help="hidden sizes of each head's MLP")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of model init, window sampling, bootstrap, noise")
     t.add_argument("--eval-every", type=int, default=100, help="iterations between held-out evaluations")
     t.add_argument("--checkpoint-every", type=int, default=200, help="iterations between checkpoints (last.pt)")
     t.add_argument("--val-windows", type=int, default=128, help="held-out windows per evaluation")
@@ -78,16 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on held-out dataset files",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
-    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--checkpoint", required=True, help="world-model checkpoint (.pt) written by train")
     e.add_argument("--data", nargs="+", required=True, help="held-out files (.csv or .npz)")
-    e.add_argument("--out", default=None, help="output directory (default <checkpoint dir>/eval_<checkpoint name>)")
-    e.add_argument("--history", type=int, default=None, help="history rows (default: the training value)")
-    e.add_argument("--horizons", type=int, nargs="+", default=[1, 8, 32, 100])
+    e.add_argument("--out", default=None, help="output directory; unset: <checkpoint dir>/eval_<checkpoint name>")
+    e.add_argument("--history", type=int, default=None, help="history rows; unset: the training value")
+    e.add_argument("--horizons", type=int, nargs="+", default=[1, 8, 32, 100], help="forecast steps to tabulate")
     e.add_argument("--noise", type=float, nargs="*", default=[0.1, 0.2, 0.4, 0.8], help="input noise scales")
     e.add_argument("--windows", type=int, default=256, help="held-out windows (evenly spread)")
     e.add_argument("--corr-windows", type=int, default=32, help="windows for the uncertainty-error correlation")
     e.add_argument("--corr-steps", type=int, default=200, help="rollout steps for the correlation")
-    e.add_argument("--no-plots", action="store_true")
+    e.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _add_data_args(e)
     return parser
 
@@ -154,7 +155,8 @@ def train(args) -> int:
         best = resumed.extra.get("best_val", float("inf"))
     else:
         model = make_model(layout, store, seed=cfg.seed, num_heads=args.heads, hidden_dim=args.hidden,
-                           num_layers=args.layers, head_hidden_dims=tuple(args.head_hidden)).to(args.device)  # fmt: skip
+                           num_layers=args.layers, head_hidden_dims=tuple(args.head_hidden))  # fmt: skip
+        model = model.to(args.device)
         rates = store.flag_rates()
         trainer = Trainer(model, cfg, pos_weight_from_rate(rates["contact"], cfg.pos_weight_cap),
                           pos_weight_from_rate(rates["termination"], cfg.pos_weight_cap))  # fmt: skip
@@ -173,7 +175,8 @@ def train(args) -> int:
         r = rollout(model, val_batch, cfg.history)
         err = relative_l1(r.pred, r.true, {})["all"]
         logs.update({"rel_l1_h1": float(err[0]), "rel_l1_h8": float(err[7]), "rel_l1_h32": float(err[31]),
-                     "rel_l1_mean32": float(err.mean()), "epistemic_h32": float(r.epistemic[:, 31].mean())})  # fmt: skip
+                     "rel_l1_mean32": float(err.mean()),
+                     "epistemic_h32": float(r.epistemic[:, 31].mean())})  # fmt: skip
         return logs
 
     def checkpoint(name: str, metrics: dict) -> None:

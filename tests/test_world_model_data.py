@@ -160,6 +160,24 @@ def test_replay_buffer_ring_and_episode_boundaries():
     assert buf.num_windows == (20 - 5 + 1) + (20 - 5 + 1) - 4 + (20 - 5 + 1) - 4
 
 
+def test_replay_buffer_statistics_and_training_from_it():
+    from rwm_tasks.world_model.train import Trainer, TrainConfig, make_model
+
+    buf = ReplayBuffer(ANYMAL_D, num_envs=2, capacity_per_env=30, window=10)
+    for t in range(40):
+        states, actions, contacts, term = _step(t, 2)
+        contacts[:, -1] = 1.0
+        buf.add(states, actions, contacts, term, episode_start=torch.tensor([t == 25, False]))
+    stats = buf.normalization_tensors()
+    assert stats["states"].shape == (60, 45) and stats["deltas"].shape == (2 * 29 - 1, 45)
+    assert torch.all(stats["deltas"] == 1.0)  # consecutive steps only, never across the start at t = 25
+    assert buf.flag_rates()["contact"].tolist() == [0.0] * 7 + [1.0]
+    model = make_model(ANYMAL_D, hidden_dim=16, num_layers=1, num_heads=2, head_hidden_dims=(8,))
+    model.fit_normalization(**stats)
+    trainer = Trainer.for_store(model, TrainConfig(history=6, forecast=4, batch_size=8), buf)
+    assert torch.isfinite(torch.tensor(trainer.update(buf)["loss"]))
+
+
 def test_replay_buffer_termination_starts_next_episode_and_go2_extension():
     buf = ReplayBuffer(GO2, num_envs=1, capacity_per_env=10, window=3)
     for t in range(8):
@@ -189,7 +207,8 @@ def test_wrong_column_count_names_row(tmp_path):
 
 def test_other_robot_layout_is_named(tmp_path):
     rows = [",".join(good_row(GO2))] * 50
-    with pytest.raises(DatasetError, match=r"67 columns, expected 66 for robot 'anymal_d' \(that is the layout of robot 'go2'\)"):
+    message = r"67 columns, expected 66 for robot 'anymal_d' \(that is the layout of robot 'go2'\)"
+    with pytest.raises(DatasetError, match=message):
         read_csv(write_text(tmp_path, "\n".join(rows)), ANYMAL_D)
     write_npz(tmp_path / "go2.npz", synthetic_dataset(GO2, 50, 50))
     with pytest.raises(DatasetError, match=r"go2\.npz.*different layout: 'robot' is 'go2'"):
@@ -219,7 +238,8 @@ def test_non_binary_flag_rejected(tmp_path):
     for r in rows:
         r[57:66] = ["0"] * 9
     rows[3][60] = "0.5"
-    with pytest.raises(DatasetError, match=r"row 3 \(line 4\), column 60 \(contact/RH_THIGH\): contact flag 0.5 is not 0 or 1"):
+    message = r"row 3 \(line 4\), column 60 \(contact/RH_THIGH\): contact flag 0.5 is not 0 or 1"
+    with pytest.raises(DatasetError, match=message):
         read_csv(write_text(tmp_path, "\n".join(",".join(r) for r in rows)), ANYMAL_D)
 
 
@@ -242,7 +262,8 @@ def test_bad_npz_files(tmp_path):
         read_npz(tmp_path / "other.npz")
     data = synthetic_dataset(ANYMAL_D, 50, 50)
     meta = {"format": "rwm_tasks/transitions", "format_version": 99, "robot": "anymal_d"}
-    np.savez(tmp_path / "new.npz", data=data.array, episode_starts=np.zeros(1, np.int64), metadata=np.array(json.dumps(meta)))
+    arrays = dict(data=data.array, episode_starts=np.zeros(1, np.int64), metadata=np.array(json.dumps(meta)))
+    np.savez(tmp_path / "new.npz", **arrays)
     with pytest.raises(DatasetError, match="format version 99 is newer"):
         read_npz(tmp_path / "new.npz")
     bad = data.array.copy()

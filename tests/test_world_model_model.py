@@ -124,9 +124,12 @@ def test_stepper_matches_full_sequence_forward():
         assert torch.allclose(out.next_state, out.mean)  # deterministic
         assert torch.allclose(out.std, model.state_norm.scale(full.logstd[heads, rows, k].exp()), atol=1e-4)
         assert torch.allclose(out.epistemic, model.epistemic(mean_n), atol=1e-4)
+        assert torch.allclose(out.aleatoric, full.logstd[heads, rows, k].exp().sum(-1), atol=1e-4)
         assert torch.allclose(out.contact_prob, torch.sigmoid(full.contact_logits[heads, rows, k]), atol=1e-5)
-        assert torch.allclose(out.termination_prob, torch.sigmoid(full.termination_logits[heads, rows, k, 0]), atol=1e-5)
-        assert torch.allclose(out.extension, model.extension_norm.denormalize(full.extension[heads, rows, k]), atol=1e-4)
+        term = torch.sigmoid(full.termination_logits[heads, rows, k, 0])
+        assert torch.allclose(out.termination_prob, term, atol=1e-5)
+        ext = model.extension_norm.denormalize(full.extension[heads, rows, k])
+        assert torch.allclose(out.extension, ext, atol=1e-4)
 
 
 def test_stepper_shapes_reset_subset_and_seeding():
@@ -157,7 +160,8 @@ def test_stepper_shapes_reset_subset_and_seeding():
         return s.heads.clone(), s.step(o.next_state, torch.ones(e, 12)).next_state
 
     assert all(torch.equal(a, b) for a, b in zip(run(3), run(3)))
-    assert stepper.reset(torch.zeros(0, dtype=torch.long), torch.zeros(0, m, 45), torch.zeros(0, m, 12)).mean.shape == (0, 45)
+    empty = stepper.reset(torch.zeros(0, dtype=torch.long), torch.zeros(0, m, 45), torch.zeros(0, m, 12))
+    assert empty.mean.shape == (0, 45)
 
 
 def test_stepper_inside_and_outside_inference_mode():

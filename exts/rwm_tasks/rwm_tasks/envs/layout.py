@@ -5,7 +5,8 @@ observation group imports this module. The layout follows the reference RWM data
 
     state (45) = base_lin_vel (3, base frame) | base_ang_vel (3, base frame) | projected_gravity (3)
                  | joint_pos - default (12) | joint_vel (12) | joint_effort (12)
-    action (12) = last applied (policy) action
+    action (12) = last applied (policy) action: the action that led to this row's state (zero in the first
+                  row of an episode), so the action applied at row t's state is row t + 1's action
     contacts (8) = 4 thighs then 4 feet, 1 where the net contact force exceeds 1 N
     termination (1) = base contact
     extension (robot specific, optional) = extra quantities rewards need, e.g. base height for Go2

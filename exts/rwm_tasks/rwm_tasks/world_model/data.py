@@ -1,9 +1,11 @@
 """Transitions in a robot's column layout: dataset files, episode boundaries, window sampling, replay buffer.
 
-Row t of a dataset holds ``state_t | action_t | contacts_t | termination_t | extension_t`` in the column order
-of :class:`rwm_tasks.envs.layout.RobotLayout` (``layout.column_names``). The model consumes (state_t,
-action_t) and predicts row t+1's state, contacts, termination and extension, so a training window of
-``M + N`` consecutive rows must lie inside one episode.
+Row t of a dataset holds ``state_t | last action | contacts_t | termination_t | extension_t`` in the column
+order of :class:`rwm_tasks.envs.layout.RobotLayout` (``layout.column_names``); the last action is the one that
+led to state_t (zero at an episode start), as the reference recorder and Isaac Lab's ``last_action`` write it.
+The model consumes state_t with the action applied at it (row t+1's action column) and predicts row t+1's
+state, contacts, termination and extension, so a training window of ``M + N`` consecutive rows must lie
+inside one episode.
 
 File formats:
 - the reference's headerless CSV (``layout.num_columns`` floats per row; 66 for ANYmal D). It stores no
@@ -155,7 +157,8 @@ class TransitionData:
         cut = int(round(len(self) * (1.0 - fraction)))
         if not 0 < cut < len(self):
             raise ValueError(f"split fraction {fraction} leaves an empty part of {len(self)} rows")
-        head = TransitionData(self.array[:cut], self.episode_starts[self.episode_starts < cut], self.layout, self.source)
+        head_starts = self.episode_starts[self.episode_starts < cut]
+        head = TransitionData(self.array[:cut], head_starts, self.layout, self.source)
         tail_starts = _merge_starts(len(self) - cut, self.episode_starts[self.episode_starts > cut] - cut)
         tail = TransitionData(self.array[cut:], tail_starts, self.layout, f"{self.source}[{cut}:]")
         return head, tail
@@ -177,7 +180,9 @@ class TransitionData:
         parts = [states, actions, contacts, np.asarray(terminations).reshape(len(states), -1)]
         if layout.extension_dim:
             if extension is None:
-                raise DatasetError(f"{source}: robot '{layout.robot}' needs extension columns {layout.extension_groups}")
+                raise DatasetError(
+                    f"{source}: robot '{layout.robot}' needs extension columns {layout.extension_groups}"
+                )
             parts.append(extension)
         array = np.concatenate([np.asarray(p, dtype=np.float32).reshape(len(states), -1) for p in parts], 1)
         starts = _merge_starts(len(array), [] if episode_starts is None else episode_starts)
@@ -358,7 +363,8 @@ def check_window_fits(data: TransitionData, window: int) -> None:
     if longest < window:
         raise DatasetError(
             f"{data.source}: too short for one window of {window} rows (history + forecast): "
-            f"{len(data)} rows, longest episode {longest} rows (episode starts at rows {data.episode_starts.tolist()[:10]})"
+            f"{len(data)} rows, longest episode {longest} rows "
+            f"(episode starts at rows {data.episode_starts.tolist()[:10]})"
         )
 
 
@@ -387,7 +393,9 @@ class WindowBatch:
 class TransitionStore:
     """Rows of one or more datasets as one tensor; samples windows of ``window`` rows inside one episode."""
 
-    def __init__(self, data: TransitionData | Sequence[TransitionData], window: int, device: str | torch.device = "cpu"):
+    def __init__(
+        self, data: TransitionData | Sequence[TransitionData], window: int, device: str | torch.device = "cpu"
+    ):
         datas = [data] if isinstance(data, TransitionData) else list(data)
         if not datas:
             raise DatasetError("no datasets given")
@@ -516,8 +524,7 @@ class ReplayBuffer:
                 self._valid = (empty, empty)
             else:
                 order = (self.ptr - size + torch.arange(size, device=self.device)) % self.capacity
-                first = self.first[:, order].clone()
-                first[:, 0] = True
+                first = self._chronological()[1]
                 count = first.long().cumsum(1)
                 j = torch.arange(size - w + 1, device=self.device)
                 env, jj = ((count[:, j + w - 1] - count[:, j]) == 0).nonzero(as_tuple=True)
@@ -527,6 +534,29 @@ class ReplayBuffer:
     @property
     def num_windows(self) -> int:
         return self._valid_windows()[0].numel()
+
+    def _chronological(self) -> tuple[Tensor, Tensor]:
+        """Stored rows oldest first, [E, size, D], and their episode-start flags [E, size]."""
+        order = (self.ptr - self.size + torch.arange(self.size, device=self.device)) % self.capacity
+        first = self.first[:, order].clone()
+        first[:, :1] = True
+        return self.columns[:, order], first
+
+    def normalization_tensors(self) -> dict[str, Tensor]:
+        """Like :meth:`TransitionStore.normalization_tensors`, over the stored rows (for a model that starts
+        from online data)."""
+        if self.size < 2:
+            raise ValueError("replay buffer needs at least two steps per env for normalisation statistics")
+        rows, first = self._chronological()
+        batch = WindowBatch.from_columns(rows, self.layout)
+        deltas = (batch.states[:, 1:] - batch.states[:, :-1])[~first[:, 1:]]
+        flat = WindowBatch.from_columns(rows.reshape(-1, rows.shape[-1]), self.layout)
+        return {"states": flat.states, "actions": flat.actions, "deltas": deltas, "extension": flat.extension}
+
+    def flag_rates(self) -> dict[str, Tensor]:
+        """Fraction of positive stored rows per contact and termination channel."""
+        flat = WindowBatch.from_columns(self._chronological()[0].reshape(-1, self.layout.num_columns), self.layout)
+        return {"contact": flat.contacts.mean(0), "termination": flat.terminations.mean(0)}
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> WindowBatch:
         env, pos = self._valid_windows()

@@ -67,10 +67,12 @@ def rollout(
 
     stepper = ModelStepper(model, n, deterministic=True, generator=generator)
     ids = torch.arange(n)
-    out = stepper.reset(ids, noisy(batch.states[:, :history]), batch.actions[:, :history], heads=torch.zeros_like(ids))
+    # a row holds the last applied action: the action applied at row t's state is row t + 1's
+    applied = batch.actions[:, 1:]
+    out = stepper.reset(ids, noisy(batch.states[:, :history]), applied[:, :history], heads=torch.zeros_like(ids))
     preds, epi, ale = [out.ensemble_mean], [out.epistemic], [out.aleatoric]
     for k in range(1, window - history):
-        out = stepper.step(noisy(preds[-1]), batch.actions[:, history + k - 1])
+        out = stepper.step(noisy(preds[-1]), applied[:, history + k - 1])
         preds.append(out.ensemble_mean)
         epi.append(out.epistemic)
         ale.append(out.aleatoric)
@@ -201,7 +203,8 @@ def evaluate_model(
     gen = torch.Generator().manual_seed(seed)
     for scale in noise_scales:
         r = rollout(model, batch, history, noise_scale=scale, generator=gen)
-        report["noise"][str(scale)] = {"all": [float(v) for v in relative_l1(r.pred, r.true, {})["all"][[h - 1 for h in horizons]]]}
+        err = relative_l1(r.pred, r.true, {})["all"]
+        report["noise"][str(scale)] = {"all": [float(err[h - 1]) for h in horizons]}
     rollouts = {"main": main, "batch": batch}
     if correlation_windows:
         cbatch = TransitionStore(datas, history + correlation_steps).evenly_spaced(correlation_windows)

@@ -8,12 +8,15 @@ Design (what and why):
 - State mean is a residual on the last input state in normalised space:
   ``mean_n = s_n + delta_mean + delta_std * out``, where ``delta_*`` are the per-dimension statistics of
   the one-step change of the normalised state. The head output is therefore unit-scale for every dimension
-  (gravity changes by 1e-3 of its std per step, joint efforts by a third of theirs).
+  (on ANYmal D data projected gravity changes by ~1 % of its std per step, joint efforts by ~50 %).
 - Log-std (per head and dimension, normalised-state space) is ``log(delta_std) + soft_clamp(raw, lo, hi)``
   with ``soft_clamp(x) = lo + softplus((hi - softplus(hi - x)) - lo)`` and per-dimension learnable bounds
   ``lo``/``hi`` initialised at -5/-4 (the reference's values, here relative to the typical one-step change).
   The clamp keeps gradients alive at the bounds so the bounds move where the NLL needs them; the trainer adds
   a small penalty on ``hi - lo`` so they only widen when the data asks for it.
+- Speed: imagination steps the GRU with :meth:`step_base` (same maths as ``nn.GRU``, fewer elementwise
+  passes), the shared first head layer is one [E, H] x [H, B*128] matmul with fused bias, and odd output
+  widths are zero-padded to a multiple of 8 for the batched matmul.
 - Extra outputs per head: contact logits, termination logits and an optional extension (continuous extra
   quantities rewards need, e.g. Go2's base height; normalised, MSE loss). ``extension_dim`` is 0 for ANYmal D.
 
@@ -21,7 +24,8 @@ Uncertainty definitions (one scalar per env/sample):
 - epistemic ``u = sum_d std_b(mean_n[b, d])``: population standard deviation (ddof 0) over the B heads of
   the heads' predicted means in normalised state units, summed over state dimensions (0 for B = 1).
 - aleatoric ``sum_d mean_b(std_n[b, d])``: the heads' predicted standard deviations in normalised state
-  units, averaged over heads and summed over state dimensions.
+  units, averaged over the given heads and summed over state dimensions (the stepper reports it for each
+  env's own head).
 """
 
 from __future__ import annotations
@@ -118,14 +122,21 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(num_heads, 1, out_dim).uniform_(-bound, bound))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Per-head inputs: x [B, n, in] -> [B, n, out] (head b applied to x[b])."""
+        """Per-head inputs: x [B, n, in] -> [B, n, out] (head b applied to x[b]). Output widths that are not a
+        multiple of 8 are zero-padded for the matmul (99 -> 104 columns runs ~1.8x faster on AVX-512)."""
+        out_dim = self.weight.shape[-1]
+        pad = -out_dim % 8
+        if pad:
+            return torch.baddbmm(F.pad(self.bias, (0, pad)), x, F.pad(self.weight, (0, pad)))[..., :out_dim]
         return torch.baddbmm(self.bias, x, self.weight)
 
     def forward_shared(self, x: Tensor) -> Tensor:
-        """One input for every head: x [n, in] -> [B, n, out], as a single [n, in] x [in, B*out] matmul."""
+        """One input for every head: x [n, in] -> [B, n, out] (a strided view of one [n, B*out] result), as a
+        single [n, in] x [in, B*out] matmul with the bias fused."""
         num_heads, in_dim, out_dim = self.weight.shape
-        y = x @ self.weight.transpose(0, 1).reshape(in_dim, num_heads * out_dim)
-        return y.view(-1, num_heads, out_dim).transpose(0, 1) + self.bias
+        w = self.weight.transpose(0, 1).reshape(in_dim, num_heads * out_dim)
+        y = torch.addmm(self.bias.reshape(num_heads * out_dim), x, w)
+        return y.view(-1, num_heads, out_dim).transpose(0, 1)
 
 
 class EnsembleMLP(nn.Module):
@@ -142,7 +153,7 @@ class EnsembleMLP(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer.forward_shared(x) if (shared and i == 0) else layer(x)
             if i < last:
-                x = F.elu(x)
+                x = F.elu(x, inplace=not torch.is_grad_enabled())
         return x
 
 
@@ -200,6 +211,24 @@ class EnsembleWorldModel(nn.Module):
         """Run the shared GRU over [n, T, S] / [n, T, A] -> features [n, T, H], hidden [L, n, H]."""
         return self.base(torch.cat([states_n, actions_n], -1), hidden)
 
+    @torch.no_grad()
+    def step_base(self, inputs_n: Tensor, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        """One GRU step without autograd, the maths of ``nn.GRU`` with fewer passes over memory (imagination hot
+        path): the hidden-to-gate matmul of the reset/update gates accumulates straight into the input gates,
+        so their sum needs no extra pass. inputs [E, S + A], hidden [L, E, H] -> features [E, H], hidden."""
+        h_dim, x, new = self.config.hidden_dim, inputs_n, torch.empty_like(hidden)
+        for layer in range(self.config.num_layers):
+            h = hidden[layer]
+            w_ih, w_hh = getattr(self.base, f"weight_ih_l{layer}"), getattr(self.base, f"weight_hh_l{layer}")
+            b_ih, b_hh = getattr(self.base, f"bias_ih_l{layer}"), getattr(self.base, f"bias_hh_l{layer}")
+            bias = torch.cat([b_ih[: 2 * h_dim] + b_hh[: 2 * h_dim], b_ih[2 * h_dim :]])
+            gates = torch.addmm(bias, x, w_ih.t())
+            rz = gates[:, : 2 * h_dim].addmm_(h, w_hh[: 2 * h_dim].t()).sigmoid_()  # reset, update gates
+            hn = torch.addmm(b_hh[2 * h_dim :], h, w_hh[2 * h_dim :].t())
+            n = torch.addcmul(gates[:, 2 * h_dim :], rz[:, :h_dim], hn).tanh_()
+            x = torch.addcmul(n, rz[:, h_dim:], h.sub(n), out=new[layer])  # (1 - z) * n + z * h
+        return x, new
+
     def _decode(self, raw: Tensor, last_state_n: Tensor) -> HeadOutput:
         mu, raw_logstd, contact, termination, extension = raw.split(self._split, -1)
         mean = last_state_n + self.delta_norm.denormalize(mu)
@@ -212,6 +241,23 @@ class EnsembleWorldModel(nn.Module):
         raw = self.heads(features.reshape(-1, features.shape[-1]), shared=True)
         raw = raw.reshape(self.num_heads, *lead, raw.shape[-1])
         return self._decode(raw, last_state_n)
+
+    def predict_for_heads(
+        self, features: Tensor, last_state_n: Tensor, heads: Tensor
+    ) -> tuple[Tensor, Tensor, HeadOutput]:
+        """Imagination: from features [E, H] and last states [E, S], the ensemble-mean prediction [E, S]
+        (normalised), the epistemic u [E] over all heads and the full output of each env's own head ``heads``
+        [E] (fields [E, *]; only that head's log-std and extra outputs are decoded). Every head's mean is
+        ``s + delta_mean + delta_std * out_b``, so the spread over heads is ``delta_std * std_b(out_b)``:
+        computed on the head outputs directly, without forming the B means."""
+        raw = self.heads(features, shared=True)
+        out = raw[..., : self.config.state_dim]
+        out_mean = out.mean(0)
+        spread = (out - out_mean).square_().mean(0).sqrt_()
+        epistemic = (spread * self.delta_norm.std).sum(-1)
+        ensemble_mean = last_state_n + self.delta_norm.denormalize(out_mean)
+        own = self._decode(raw[heads, torch.arange(heads.numel(), device=heads.device)], last_state_n)
+        return ensemble_mean, epistemic, own
 
     def predict_per_head(self, features: Tensor, last_state_n: Tensor) -> HeadOutput:
         """Head b on row b only: features [B, n, H], last states [B, n, S] -> fields [B, n, *]."""

@@ -29,7 +29,7 @@ class StepOutput:
     termination_prob: Tensor  # [E] chosen head
     extension: Tensor  # [E, X] chosen head (X may be 0)
     epistemic: Tensor  # [E] see EnsembleWorldModel.epistemic (normalised units, summed over dims)
-    aleatoric: Tensor  # [E] see EnsembleWorldModel.aleatoric
+    aleatoric: Tensor  # [E] sum over dims of the own head's std (normalised units)
 
 
 class ModelStepper:
@@ -71,18 +71,18 @@ class ModelStepper:
         self.heads[env_ids] = heads
         if n == 0:
             empty = self.hidden.new_zeros(0, self.model.config.state_dim)
-            return self._output(self.model.predict(self.hidden[-1, :0], empty), heads)
+            return self._output(*self.model.predict_for_heads(self.hidden[-1, :0], empty, heads))
         states_n, actions_n = self.model.normalize_inputs(states, actions)
         features, hidden = self.model.encode(states_n, actions_n)
         self.hidden[:, env_ids] = hidden
-        return self._output(self.model.predict(features[:, -1], states_n[:, -1]), heads)
+        return self._output(*self.model.predict_for_heads(features[:, -1], states_n[:, -1], heads))
 
     @torch.no_grad()
     def step(self, states: Tensor, actions: Tensor) -> StepOutput:
         """One step for all E envs from current state [E, S] and action [E, A]; advances the hidden state."""
         states_n, actions_n = self.model.normalize_inputs(states, actions)
-        features, self.hidden = self.model.encode(states_n.unsqueeze(1), actions_n.unsqueeze(1), self.hidden)
-        return self._output(self.model.predict(features[:, 0], states_n), self.heads)
+        features, self.hidden = self.model.step_base(torch.cat([states_n, actions_n], -1), self.hidden)
+        return self._output(*self.model.predict_for_heads(features, states_n, self.heads))
 
     def _make_writable(self) -> None:
         """State created under ``torch.inference_mode`` cannot be written in place outside it: copy it."""
@@ -92,24 +92,23 @@ class ModelStepper:
             if self.heads.is_inference():
                 self.heads = self.heads.clone()
 
-    def _output(self, pred: HeadOutput, heads: Tensor) -> StepOutput:
+    def _output(self, ensemble_mean_n: Tensor, epistemic: Tensor, own: HeadOutput) -> StepOutput:
+        """Normalised ensemble mean [n, S], epistemic u [n] and each env's own-head output -> raw units."""
         m = self.model
-        rows = torch.arange(heads.numel(), device=self.device)
-        mean_n, logstd_n = pred.mean[heads, rows], pred.logstd[heads, rows]
-        std_n = logstd_n.exp()
+        std_n = own.std
         if self.deterministic:
-            sample_n = mean_n
+            sample_n = own.mean
         else:
-            noise = torch.randn(mean_n.shape, device=self.device, generator=self.generator)
-            sample_n = mean_n + std_n * noise
+            noise = torch.randn(own.mean.shape, device=self.device, generator=self.generator)
+            sample_n = own.mean + std_n * noise
         return StepOutput(
             next_state=m.state_norm.denormalize(sample_n),
-            mean=m.state_norm.denormalize(mean_n),
-            ensemble_mean=m.state_norm.denormalize(pred.mean.mean(0)),
+            mean=m.state_norm.denormalize(own.mean),
+            ensemble_mean=m.state_norm.denormalize(ensemble_mean_n),
             std=m.state_norm.scale(std_n),
-            contact_prob=torch.sigmoid(pred.contact_logits[heads, rows]),
-            termination_prob=torch.sigmoid(pred.termination_logits[heads, rows]).squeeze(-1),
-            extension=m.extension_norm.denormalize(pred.extension[heads, rows]),
-            epistemic=m.epistemic(pred.mean),
-            aleatoric=m.aleatoric(pred.logstd),
+            contact_prob=torch.sigmoid(own.contact_logits),
+            termination_prob=torch.sigmoid(own.termination_logits).squeeze(-1),
+            extension=m.extension_norm.denormalize(own.extension),
+            epistemic=epistemic,
+            aleatoric=std_n.sum(-1),
         )

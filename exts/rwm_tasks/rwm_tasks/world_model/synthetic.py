@@ -50,8 +50,8 @@ def synthetic_dataset(
     for t in range(num_rows):
         if t in start_set:
             s, a = rng.standard_normal(s_dim) * 0.5, np.zeros(a_dim)
+        states[t], actions[t] = s, a  # a row holds the last applied action (zero at an episode start)
         a = 0.9 * a + 0.3 * action_scale * rng.standard_normal(a_dim)
-        states[t], actions[t] = s, a
         s = step(s, a)
     states += offset
     contacts = (states[:, : layout.contact_dim] > offset).astype(np.float32)

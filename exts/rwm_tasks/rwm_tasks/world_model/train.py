@@ -119,7 +119,8 @@ def dual_autoregressive_forecast(
     the true history (fields [B, n, history - 1, *]; nearly free, the GRU has computed the features)."""
     states_n, actions_n = model.normalize_inputs(batch.states, batch.actions)
     heads, n = model.num_heads, states_n.shape[0]
-    features, hidden = model.encode(states_n[:, :history], actions_n[:, :history])
+    # a row holds the last applied action, so the action applied at row t's state is in row t + 1
+    features, hidden = model.encode(states_n[:, :history], actions_n[:, 1 : history + 1])
     inner = model.predict(features[:, :-1], states_n[:, : history - 1]) if teacher_forced else None
     pred = model.predict(features[:, -1], states_n[:, history - 1])
     outputs = [pred]
@@ -127,7 +128,7 @@ def dual_autoregressive_forecast(
     hidden = hidden.unsqueeze(1).expand(-1, heads, -1, -1).reshape(hidden.shape[0], heads * n, -1)
     for k in range(1, forecast):
         x = pred.mean + pred.std * _randn(pred.mean.shape, pred.mean, generator) if sample else pred.mean
-        a = actions_n[:, history + k - 1].expand(heads, -1, -1)
+        a = actions_n[:, history + k].expand(heads, -1, -1)
         features, hidden = model.encode(x.reshape(heads * n, 1, -1), a.reshape(heads * n, 1, -1), hidden)
         pred = model.predict_per_head(features.view(heads, n, -1), x)
         outputs.append(pred)
@@ -189,7 +190,8 @@ def forecast_loss(
             logs[name] = logs.get(name, 0.0) + step_w[k] * float(v.detach().mean())
     if inner is not None:
         parts = _step_losses(inner, states_n[:, 1:m], batch.contacts[:, 1:m], batch.terminations[:, 1:m],
-                             ext_n[:, 1:m], nll, model.delta_norm.std, contact_pos_weight, termination_pos_weight)  # fmt: skip
+                             ext_n[:, 1:m], nll, model.delta_norm.std, contact_pos_weight,
+                             termination_pos_weight)  # fmt: skip
         history_loss = combine(parts).mean(-1)
         total = total + config.history_weight * history_loss
         logs["history_loss"] = float(history_loss.detach().mean())
@@ -350,7 +352,9 @@ def load_checkpoint(
         raise ValueError(f"'{path}' is not an rwm_tasks world-model checkpoint")
     version = int(payload.get("format_version", 0))
     if version > CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint '{path}' has format version {version}; this code reads up to {CHECKPOINT_VERSION}")
+        raise ValueError(
+            f"checkpoint '{path}' has format version {version}; this code reads up to {CHECKPOINT_VERSION}"
+        )
     layout = resolve_layout(layout) if layout is not None else get_layout(payload["robot"])
     layout.check_compatible(payload["layout"], what=f"checkpoint '{path}'")
     config = WorldModelConfig.from_dict(payload["model_config"])
