@@ -80,6 +80,9 @@ def test_train_rejects_bad_data_with_exit_2(tmp_path):
 
 def test_benchmark_physics_missing_module_exits_2(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "rwm_tasks.envs.mujoco.benchmark", None)  # import raises ImportError
+    parent = sys.modules.get("rwm_tasks.envs.mujoco")
+    if parent is not None:  # an earlier test imported the real module: hide the package attribute too
+        monkeypatch.delattr(parent, "benchmark", raising=False)
     bench = load_script("benchmark")
     assert bench.main(["physics"]) == 2
     assert "rwm_tasks.envs.mujoco.benchmark" in capsys.readouterr().err
