@@ -94,5 +94,5 @@ def test_contacts_feet_down_thighs_and_base_free(standing):
 
 def test_go2_extension_is_base_height(standing):
     if standing["robot"] != "go2":
-        pytest.skip("only Go2 has an extension group (base height for its base_height_l2 reward)")
+        pytest.skip(reason="only Go2 has an extension group (base height for its base_height_l2 reward)")
     torch.testing.assert_close(standing["obs"]["system_extension"][:, 0], standing["height"], atol=1e-5, rtol=0)

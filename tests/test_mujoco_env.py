@@ -182,7 +182,7 @@ def test_record_writes_plot_and_video(tmp_path):
     out = record(env, lambda obs: torch.zeros(2, 12), 10, str(tmp_path / "play.mp4"), width=160, height=120)
     assert (tmp_path / "play_velocity.png").stat().st_size > 0
     if out["video"] is None:  # no EGL / encoder on this machine: the plot is the fallback
-        pytest.skip(f"no offscreen video here: {out['reason']}")
+        pytest.skip(reason=f"no offscreen video here: {out['reason']}")
     assert (tmp_path / "play.mp4").stat().st_size > 0
 
 
