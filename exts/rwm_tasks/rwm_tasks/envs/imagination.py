@@ -48,7 +48,7 @@ from tensordict import TensorDict
 
 from .layout import CONTACT_THRESHOLD_N, RobotLayout
 from .rewards import AirTimeTracker, RewardComputer, RewardInputs, resolve_names
-from .task_spec import ObsGroupSpec, TaskSpec
+from .task_spec import ObsGroupSpec, TaskSpec, noise_function
 
 SampleHistory = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 """``sample_history(n) -> (states [n, M, S], actions [n, M, A])``: raw-unit history windows from data that
@@ -267,22 +267,8 @@ class ImaginationEnv(VecEnv):
         return lambda: self.state[:, s][:, ids]  # default joint velocity is zero: joint_vel == joint_vel_rel
 
     def _bind_noise(self, noise) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Isaac Lab noise cfg (uniform / gaussian / constant; add / scale / abs) drawn from the env generator."""
-        p = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in noise.params.items()}
-        gen = self._gen
-
-        def sample(x: torch.Tensor) -> torch.Tensor:
-            if noise.kind == "uniform":
-                return torch.rand(x.shape, generator=gen, device=x.device) * (p["n_max"] - p["n_min"]) + p["n_min"]
-            if noise.kind == "gaussian":
-                return p["mean"] + p["std"] * torch.randn(x.shape, generator=gen, device=x.device)
-            return p["bias"].expand_as(x)
-
-        ops = {"add": lambda x, n: x + n, "scale": lambda x, n: x * n, "abs": lambda x, n: n}
-        if noise.operation not in ops:
-            raise ValueError(f"unknown noise operation '{noise.operation}'")
-        op = ops[noise.operation]
-        return lambda x: op(x, sample(x))
+        """Isaac Lab noise cfg drawn from the env generator."""
+        return noise_function(noise, self._gen, self.device)
 
     def _bind_terminations(self) -> list[tuple[str, Callable]]:
         """Non-time-out termination terms as (name, fn(step output) -> bool [E])."""

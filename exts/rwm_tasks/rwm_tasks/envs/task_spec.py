@@ -74,6 +74,27 @@ class NoiseSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def noise_function(noise: NoiseSpec, generator, device="cpu"):
+    """Isaac Lab's noise model (uniform / gaussian / constant, applied by add / scale / abs) as a callable on
+    tensors, drawing from ``generator``; the one implementation both executors use."""
+    import torch
+
+    p = {key: torch.as_tensor(v, dtype=torch.float32, device=device) for key, v in noise.params.items()}
+
+    def sample(x):
+        if noise.kind == "uniform":
+            return torch.rand(x.shape, generator=generator, device=x.device) * (p["n_max"] - p["n_min"]) + p["n_min"]
+        if noise.kind == "gaussian":
+            return p["mean"] + p["std"] * torch.randn(x.shape, generator=generator, device=x.device)
+        return p["bias"].expand_as(x)
+
+    ops = {"add": lambda x, n: x + n, "scale": lambda x, n: x * n, "abs": lambda x, n: n}
+    if noise.operation not in ops:
+        raise ValueError(f"unknown noise operation '{noise.operation}'")
+    op = ops[noise.operation]
+    return lambda x: op(x, sample(x))
+
+
 @dataclass
 class ObsTermSpec:
     name: str

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..rewards import resolve_names
+from ..task_spec import noise_function
 
 
 @dataclass
@@ -78,21 +79,11 @@ def bind_term(env, func: str, params: dict, what: str) -> Callable[[SimState], t
 
 
 def bind_noise(noise, gen: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Isaac Lab noise model (uniform / gaussian / constant with add / scale / abs) from a ``NoiseSpec``."""
-    p = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in noise.params.items()}
-
-    def sample(x: torch.Tensor) -> torch.Tensor:
-        if noise.kind == "uniform":
-            return torch.rand(x.shape, generator=gen) * (p["n_max"] - p["n_min"]) + p["n_min"]
-        if noise.kind == "gaussian":
-            return p["mean"] + p["std"] * torch.randn(x.shape, generator=gen)
-        return p["bias"].expand_as(x)
-
-    ops = {"add": lambda x, n: x + n, "scale": lambda x, n: x * n, "abs": lambda x, n: n}
-    if noise.operation not in ops:
-        raise ObsError(f"unknown noise operation '{noise.operation}'")
-    op = ops[noise.operation]
-    return lambda x: op(x, sample(x))
+    """Isaac Lab noise model from a ``NoiseSpec`` (:func:`rwm_tasks.envs.task_spec.noise_function`)."""
+    try:
+        return noise_function(noise, gen)
+    except ValueError as err:
+        raise ObsError(str(err)) from None
 
 
 class ObsGroup:
