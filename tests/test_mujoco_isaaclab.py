@@ -97,7 +97,8 @@ def test_observation_and_reward_parity(engines):
             ref = cfg.func(il, **cfg.params).float()
             torch.testing.assert_close(value, ref, atol=1e-4, rtol=1e-5, msg=f"observation {group}/{name}")
     rm = il.reward_manager
-    terms = mj.rewards.compute(mj.reward_inputs(state))
+    terminated, _ = mj._compute_terminations(state)
+    terms = mj.rewards.compute(mj.reward_inputs(state, terminated))
     checked = 0
     for name, cfg in zip(rm._term_names, rm._term_cfgs):
         if cfg.weight == 0.0:  # Isaac Lab skips these too
@@ -106,5 +107,4 @@ def test_observation_and_reward_parity(engines):
         torch.testing.assert_close(terms[name], ref, atol=1e-4, rtol=1e-5, msg=f"reward {name}")
         checked += 1
     assert checked == sum(1 for c in rm._term_cfgs if c.weight != 0.0) >= 10
-    terminated, _ = mj._compute_terminations(state)
     assert torch.equal(terminated, il.termination_manager.terminated)

@@ -51,12 +51,14 @@ def recorded(request):
                               sensor.compute_first_contact(env.step_dt).torch[:, body_ids].clone()),
                     extension=obs.get("system_extension"),
                     joint_acc=asset.data.joint_acc.torch[:, joint_ids].clone(),
+                    terminated=env.termination_manager.terminated.clone(),
                 ),
                 "ours_acc_from_velocity": compute_reward_terms(
                     spec, layout, obs["system_state"], action, prev_action, command, prev_state=prev_state,
                     contacts=obs["system_contact"].bool(), extension=obs.get("system_extension"),
                     air_time=(sensor.data.last_air_time.torch[:, body_ids].clone(),
                               sensor.compute_first_contact(env.step_dt).torch[:, body_ids].clone()),
+                    terminated=env.termination_manager.terminated.clone(),
                 )["dof_acc_l2"],
             })  # fmt: skip
             prev_action = action

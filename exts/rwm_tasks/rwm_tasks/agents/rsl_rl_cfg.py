@@ -61,6 +61,10 @@ class ImaginationCfg:
     """Finetune: real env steps collected into the replay buffer per iteration."""
 
 
+INIT_ACTION_STD = 0.5
+"""Initial std of the policy's Gaussian actions (Isaac Lab's flat configs start at 1.0)."""
+
+
 def _rwm_runner(base, robot: str, stage: str, **overrides):
     """Subclass ``base`` with the RWM groups, stage name and experiment name."""
 
@@ -76,6 +80,9 @@ def _rwm_runner(base, robot: str, stage: str, **overrides):
         def __post_init__(self):
             super().__post_init__()
             self.experiment_name = f"rwm_{robot}_{stage.lower()}"
+            # exploration: half Isaac Lab's initial action std, so early random actions (action x scale around
+            # the default pose) cost less in action-rate, torque and body-rate penalties and fall less
+            self.actor.distribution_cfg.init_std = INIT_ACTION_STD
             for key, value in overrides.items():
                 group, _, field = key.partition("__")
                 target = getattr(self, group) if field else self

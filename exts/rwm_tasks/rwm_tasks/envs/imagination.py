@@ -434,6 +434,7 @@ class ImaginationEnv(VecEnv):
         inputs = RewardInputs.from_state(
             self.layout, self.state, actions, prev_action, self.command, self.dt,
             prev_state=prev_state, contacts=self.contacts, air_time=self.air_time, extension=self.extension,
+            terminated=terminated,
         )  # fmt: skip
         values = self.rewards.compute(inputs)
         raw, per_term = self.rewards.weighted(values, self.dt)

@@ -121,6 +121,11 @@ def stand_still_joint_deviation_l1(
     return deviation * (torch.linalg.norm(command[:, :2], dim=1) < command_threshold)
 
 
+def is_terminated(terminated: torch.Tensor) -> torch.Tensor:
+    """1 where the episode ended by a termination term this step (time-outs excluded), else 0."""
+    return terminated.float()
+
+
 def joint_pos_limits(joint_pos: torch.Tensor, soft_limits: torch.Tensor) -> torch.Tensor:
     """Sum of distances by which absolute joint positions leave their soft limits ([J, 2] or [E, J, 2])."""
     below = -(joint_pos - soft_limits[..., 0]).clip(max=0.0)
@@ -239,7 +244,8 @@ class RewardInputs:
 
     ``joint_pos_rel`` is joint position minus the default pose; ``contacts`` is binary in
     ``layout.contact_bodies`` order; ``last_air_time``/``first_contact`` are air-time timers in the same
-    order (see :class:`AirTimeTracker`); ``joint_acc`` defaults to the velocity difference over ``dt``.
+    order (see :class:`AirTimeTracker`); ``joint_acc`` defaults to the velocity difference over ``dt``; ``terminated`` marks envs whose episode
+    a termination term (not a time-out) ended this step.
     """
 
     base_lin_vel: torch.Tensor
@@ -258,6 +264,7 @@ class RewardInputs:
     prev_joint_vel: torch.Tensor | None = None
     joint_acc: torch.Tensor | None = None
     extension: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    terminated: torch.Tensor | None = None
 
     @classmethod
     def from_state(
@@ -273,6 +280,7 @@ class RewardInputs:
         air_time: AirTimeTracker | tuple[torch.Tensor, torch.Tensor] | None = None,
         extension: torch.Tensor | None = None,
         joint_acc: torch.Tensor | None = None,
+        terminated: torch.Tensor | None = None,
     ) -> RewardInputs:
         """Slice world-model vectors by ``layout``. ``state`` is the state *after* the step.
 
@@ -305,6 +313,7 @@ class RewardInputs:
             prev_joint_vel=None if prev_state is None else prev_state[:, sl["joint_vel"]],
             joint_acc=joint_acc,
             extension=ext,
+            terminated=terminated,
         )
 
 
@@ -451,6 +460,15 @@ def _bind_stand_still(params, ctx):
     return lambda x: stand_still_joint_deviation_l1(_cols(x.joint_pos_rel, ids, n), x.command, threshold)
 
 
+def _bind_is_terminated(params, ctx):
+    def evaluate(x: RewardInputs) -> torch.Tensor:
+        if x.terminated is None:
+            raise ValueError("is_terminated needs the step's termination flags (RewardInputs.terminated)")
+        return is_terminated(x.terminated)
+
+    return evaluate
+
+
 def _bind_joint_pos_limits(params, ctx):
     if ctx.soft_joint_pos_limits is None:
         raise RewardBindError("joint_pos_limits needs the robot's soft joint position limits, which are unknown")
@@ -489,6 +507,7 @@ REWARD_TERMS: dict[str, RewardTermDef] = {
     "base_height_l2": RewardTermDef(base_height_l2, _bind_base_height),
     "stand_still_joint_deviation_l1": RewardTermDef(stand_still_joint_deviation_l1, _bind_stand_still),
     "joint_pos_limits": RewardTermDef(joint_pos_limits, _bind_joint_pos_limits),
+    "is_terminated": RewardTermDef(is_terminated, _bind_is_terminated),
 }
 """Isaac Lab reward function name (``RewardTermCfg.func.__name__``) -> our implementation."""
 
@@ -572,18 +591,21 @@ def compute_reward_terms(
     joint_acc: torch.Tensor | None = None,
     soft_joint_pos_limits: torch.Tensor | None = None,
     dt: float | None = None,
+    terminated: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One-shot evaluation of all reward terms of ``spec``: name -> unweighted value [E].
 
     Feed it post-step world-model state vectors (``state``; ``prev_state`` for the joint-velocity
     difference), the raw policy ``action`` and ``prev_action``, the velocity ``command`` used for that
     step, binary ``contacts`` and air-time timers in ``layout.contact_bodies`` order, and the ``extension``
-    outputs. ``joint_acc`` overrides the finite difference (e.g. the simulator's own). ``dt`` defaults to
+    outputs, and the step's ``terminated`` flags. ``joint_acc`` overrides the finite difference (e.g. the
+    simulator's own). ``dt`` defaults to
     ``spec.step_dt``. Multiply by ``weight * dt`` (see :meth:`RewardComputer.weighted`) for the reward.
     """
     dt = spec.step_dt if dt is None else dt
     computer = RewardComputer(spec, layout, soft_joint_pos_limits)
     inputs = RewardInputs.from_state(
-        layout, state, action, prev_action, command, dt, prev_state, contacts, air_time, extension, joint_acc
+        layout, state, action, prev_action, command, dt, prev_state, contacts, air_time, extension, joint_acc,
+        terminated,
     )
     return computer.compute(inputs)

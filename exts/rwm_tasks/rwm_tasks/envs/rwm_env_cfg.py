@@ -21,6 +21,9 @@ from . import mdp as rwm_mdp
 from .layout import CONTACT_THRESHOLD_N, RobotLayout
 from .registration import STAGES
 
+TERMINATION_PENALTY = -200.0
+"""Weight of Isaac Lab's ``is_terminated`` reward term (its humanoid tasks use the same value)."""
+
 # Real envs per stage at full scale (GPU); CPU runs are scaled down by the train script.
 STAGE_NUM_ENVS = {"Init": 4096, "Pretrain": 4096, "Finetune": 10, "Offline": 1, "Play": 50}
 
@@ -105,11 +108,14 @@ def apply_rwm(cfg, layout: RobotLayout, stage: str) -> None:
         )
     cfg.terminations.base_contact.params["sensor_cfg"] = SceneEntityCfg("contact_forces", body_names=layout.base_body)
 
-    # RWM's extra reward (REFERENCE §3): penalise joint deviation when asked to stand
+    # rewards: RWM's stand_still penalises joint deviation when asked to stand; termination_penalty makes a
+    # fall cost 4 reward (weight x 0.02 s), so PPO never learns that ending an episode early beats the
+    # penalties of staying up (without it the Go2 stand-in learned to fall within ~60 iterations)
     cfg.rewards.stand_still = RewTerm(
         func=vel_mdp.stand_still_joint_deviation_l1, weight=-1.0,
         params={"command_name": "base_velocity", "asset_cfg": joints},
     )  # fmt: skip
+    cfg.rewards.termination_penalty = RewTerm(func=vel_mdp.is_terminated, weight=TERMINATION_PENALTY)
 
     # world-model observation groups
     state = SystemStateCfg()

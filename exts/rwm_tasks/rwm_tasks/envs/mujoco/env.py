@@ -100,6 +100,8 @@ class MujocoVecEnv(VecEnv):
         self._bind_terminations()
         self.rewards = RewardComputer(self.spec, self.layout, soft_joint_pos_limits=self.soft_joint_pos_limits)
         self._episode_sums = torch.zeros(self.num_envs, len(self.rewards.names))
+        self.step_reward_terms: dict[str, torch.Tensor] = {}
+        """Weighted reward of each term at the last step (weight x value x dt), [E] each."""
         self.obs_groups = self._bind_observations()
         self.events = EventRunner(self, self.spec.events, self.task)
         self.events.startup()
@@ -311,6 +313,12 @@ class MujocoVecEnv(VecEnv):
     def get_observations(self) -> TensorDict:
         return self._obs
 
+    def refresh_observations(self) -> TensorDict:
+        """Recompute the observations from the current state and command (after writing a command)."""
+        with torch.inference_mode():
+            self._obs = self._compute_observations()
+        return self._obs
+
     def reset(self) -> tuple[TensorDict, dict]:
         """Reset all envs (Isaac Lab's ``env.reset``) and return the observations."""
         with torch.inference_mode():
@@ -341,7 +349,7 @@ class MujocoVecEnv(VecEnv):
         self.common_step_counter += 1
         state = self.state
         terminated, time_outs = self._compute_terminations(state)
-        reward = self._compute_reward(state)
+        reward = self._compute_reward(state, terminated)
         done = terminated | time_outs
         reset_ids = done.nonzero().flatten()
         if len(reset_ids):
@@ -400,7 +408,7 @@ class MujocoVecEnv(VecEnv):
             self._last_episode_dones = torch.where(fired, dones, self._last_episode_dones)
         return terminated, time_outs
 
-    def reward_inputs(self, state: SimState) -> RewardInputs:
+    def reward_inputs(self, state: SimState, terminated: torch.Tensor | None = None) -> RewardInputs:
         """What the shared reward terms read, from the current state and buffers."""
         return RewardInputs(
             base_lin_vel=state.lin_vel_b,
@@ -418,11 +426,13 @@ class MujocoVecEnv(VecEnv):
             first_contact=self.air_time.first_contact(self.step_dt),
             joint_acc=self.joint_acc,
             extension={"base_height": state.root_pos[:, 2:3]},
+            terminated=terminated,
         )
 
-    def _compute_reward(self, state: SimState) -> torch.Tensor:
-        terms = self.rewards.compute(self.reward_inputs(state))
+    def _compute_reward(self, state: SimState, terminated: torch.Tensor) -> torch.Tensor:
+        terms = self.rewards.compute(self.reward_inputs(state, terminated))
         total, per_term = self.rewards.weighted(terms, self.step_dt)
+        self.step_reward_terms = per_term
         for k, name in enumerate(self.rewards.names):
             self._episode_sums[:, k] += per_term[name]
         return total if total is not None else torch.zeros(self.num_envs)

@@ -47,6 +47,56 @@ def _plot(times, vel, cmd, path: pathlib.Path, title: str) -> None:
     plt.close(fig)
 
 
+class FrameRecorder:
+    """Writes frames of one env of a :class:`MujocoVecEnv` to an mp4 (camera following the base).
+
+    Where EGL or the encoder is missing, :attr:`reason` says why and :meth:`capture` does nothing.
+    """
+
+    def __init__(self, env, out_path: str, env_index: int = 0, width: int = 640, height: int = 480):
+        self.env, self.env_index, self.path = env, env_index, str(out_path)
+        self.renderer, self.writer, self.reason = None, None, ""
+        try:
+            import imageio_ffmpeg
+
+            self.renderer = _renderer(env.model, width, height)
+            self.writer = imageio_ffmpeg.write_frames(
+                self.path, (width, height), fps=round(1.0 / env.step_dt), codec="libx264", pix_fmt_out="yuv420p",
+                macro_block_size=16,
+            )  # fmt: skip
+            self.writer.send(None)
+        except Exception as err:  # no EGL / no encoder: no video
+            self.reason = f"{type(err).__name__}: {err}"
+            self.close()
+            print(f"[rwm_tasks] no video ({self.reason})")
+            return
+        self.camera = mujoco.MjvCamera()
+        self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        self.camera.distance = 3.0 * float(env.state.root_pos[env_index, 2]) + 0.6
+        self.camera.elevation, self.camera.azimuth = -15.0, 120.0
+        self.model = env.batch.get_model(env_index)
+
+    @property
+    def video(self) -> str | None:
+        return self.path if not self.reason else None
+
+    def capture(self) -> None:
+        if self.writer is None:
+            return
+        data = self.env.batch.get_data(self.env_index)
+        mujoco.mj_kinematics(self.model, data)
+        self.camera.lookat[:] = data.qpos[:3]
+        self.renderer.update_scene(data, self.camera)
+        self.writer.send(np.ascontiguousarray(self.renderer.render()))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.renderer is not None:
+            self.renderer.close()
+        self.writer = self.renderer = None
+
+
 def record(env, policy, steps: int, out_path: str, env_index: int = 0, width: int = 640, height: int = 480) -> dict:
     """Run ``policy`` (TensorDict obs -> actions) for ``steps`` env steps on a :class:`MujocoVecEnv`.
 
@@ -56,25 +106,7 @@ def record(env, policy, steps: int, out_path: str, env_index: int = 0, width: in
     out = pathlib.Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_path = out.with_name(out.stem + "_velocity.png")
-    renderer, writer, reason = None, None, ""
-    try:
-        import imageio_ffmpeg
-
-        renderer = _renderer(env.model, width, height)
-        writer = imageio_ffmpeg.write_frames(
-            str(out), (width, height), fps=round(1.0 / env.step_dt), codec="libx264", pix_fmt_out="yuv420p",
-            macro_block_size=16,
-        )  # fmt: skip
-        writer.send(None)
-    except Exception as err:  # no EGL / no encoder: plots only
-        reason = f"{type(err).__name__}: {err}"
-        renderer, writer = None, None
-        print(f"[rwm_tasks] no video ({reason}); writing the velocity plot only")
-    camera = mujoco.MjvCamera()
-    camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-    camera.distance = 3.0 * float(env.state.root_pos[env_index, 2]) + 0.6
-    camera.elevation, camera.azimuth = -15.0, 120.0
-    model = env.batch.get_model(env_index) if renderer is not None else None
+    frames = FrameRecorder(env, str(out), env_index, width, height)
     vel, cmd = [], []
     obs = env.get_observations()
     try:
@@ -84,17 +116,9 @@ def record(env, policy, steps: int, out_path: str, env_index: int = 0, width: in
                 s = env.state
                 vel.append([*s.lin_vel_b[env_index, :2].tolist(), float(s.ang_vel_b[env_index, 2])])
                 cmd.append(env.command.command[env_index].tolist())
-                if renderer is not None:
-                    data = env.batch.get_data(env_index)
-                    mujoco.mj_kinematics(model, data)
-                    camera.lookat[:] = data.qpos[:3]
-                    renderer.update_scene(data, camera)
-                    writer.send(np.ascontiguousarray(renderer.render()))
+                frames.capture()
     finally:
-        if writer is not None:
-            writer.close()
-        if renderer is not None:
-            renderer.close()
+        frames.close()
     times = np.arange(1, len(vel) + 1) * env.step_dt
     _plot(times, np.asarray(vel), np.asarray(cmd), plot_path, f"{env.task}: env {env_index}")
-    return {"video": str(out) if writer is not None else None, "plot": str(plot_path), "reason": reason}
+    return {"video": frames.video, "plot": str(plot_path), "reason": frames.reason}
