@@ -192,15 +192,3 @@ def test_benchmark_main_prints_json(capsys):
     result = benchmark.main(["--robots", "go2", "--num_envs", "16", "--seconds", "0.5", "--skip_isaaclab"])
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed == result and result["go2"]["mujoco_env_steps_per_s"] > 0
-
-
-def test_train_driver_writes_checkpoint(tmp_path):
-    from rwm_tasks.envs.mujoco.train import train
-
-    env_cfg, agent_cfg = load_task_cfg("RWM-Go2-Init-v0")
-    agent_cfg.max_iterations = 2
-    agent_cfg.num_steps_per_env = 4
-    last = train("RWM-Go2-Init-v0", env_cfg, agent_cfg, str(tmp_path / "run"), num_envs=8)
-    assert last.endswith("model_1.pt") and (tmp_path / "run" / "model_1.pt").exists()
-    assert (tmp_path / "run" / "params" / "env.yaml").exists()
-    assert list((tmp_path / "run").glob("events.out.tfevents.*"))

@@ -73,3 +73,13 @@ def test_mujoco_executor_trains_and_plays_with_video(tmp_path):
     res = _run("play.py", "--task", "RWM-Go2-Play-v0", "--sim", "mujoco", "--num_envs", "2", "--steps", "20",
                "--video", str(tmp_path / "play.mp4"), cwd=tmp_path)  # fmt: skip
     assert "played 20 steps" in res.stdout and (tmp_path / "play_velocity.png").is_file()
+
+
+def test_time_budget_stops_training_and_saves(tmp_path):
+    """``--max_minutes``: training stops at an iteration boundary once the budget is used and saves there."""
+    res = _run("train.py", "--task", "RWM-Go2-Init-v0", "--sim", "mujoco", "--num_envs", "8", "--max_iterations", "100000",
+               "--max_minutes", "0.05", cwd=tmp_path)  # fmt: skip
+    assert "wall-time budget of 0.05 min used up" in res.stdout
+    run = sorted((tmp_path / "logs" / "rsl_rl" / "rwm_go2_init").iterdir())[-1]
+    saved = sorted(int(p.stem.split("_")[1]) for p in run.glob("model_*.pt"))
+    assert 0 < saved[-1] < 99999

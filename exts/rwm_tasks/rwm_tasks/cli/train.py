@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None, help="Checkpoint file, or file-name regex within the run.")
     parser.add_argument("--logger", choices=("tensorboard", "wandb"), default="tensorboard", help="Where to log.")
     parser.add_argument("--run_name", default=None, help="Suffix of the run folder and W&B run name.")
+    parser.add_argument("--max_minutes", type=float, default=None,
+                        help="Init: wall-time budget; training stops at the next iteration and saves its checkpoint.")
     parser.add_argument("--world_model", default=None, help="World-model checkpoint (Finetune, Offline).")
     parser.add_argument("--dataset", default=None, help="Dataset file of transitions (Offline).")
     return parser
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     env_cfg, agent_cfg, choice = resolve_configs(args)
     if args.max_iterations is not None:
         agent_cfg.max_iterations = args.max_iterations
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UserError(f"--max_minutes must be positive, got {args.max_minutes}")
     if args.run_name:
         agent_cfg.run_name = args.run_name
     stage = stage_of(args.task)
@@ -71,16 +75,25 @@ def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
+    from ..training.vec_envs import RolloutHookEnv, TimeBudgetExceeded, deadline_hook
+
     with open_real_env(args, env_cfg, agent_cfg) as env:
+        if args.max_minutes:
+            env = RolloutHookEnv(env, agent_cfg.num_steps_per_env, deadline_hook(args.max_minutes))
         runner = create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
         if resume_path:
             print(f"[rwm_tasks] resuming from {resume_path}")
             runner.load(resume_path, map_location=agent_cfg.device)
         dump_configs(log_dir, env_cfg, agent_cfg)
         start = time.time()
-        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
-        print(f"[rwm_tasks] trained {agent_cfg.max_iterations} iterations on {args.sim} in {time.time() - start:.1f} s; "
-              f"checkpoints in {log_dir}")  # fmt: skip
+        try:
+            runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+        except TimeBudgetExceeded as stop:
+            print(f"[rwm_tasks] {stop}")
+            runner.save(os.path.join(log_dir, f"model_{runner.current_learning_iteration}.pt"))
+            runner.logger.stop_logging_writer()
+        print(f"[rwm_tasks] trained {runner.current_learning_iteration + 1} iterations on {args.sim} in "
+              f"{time.time() - start:.1f} s; checkpoints in {log_dir}")  # fmt: skip
     return 0
 
 

@@ -19,8 +19,9 @@ import yaml
 from ..world_model.data import atomic_write
 from .harness import EVAL_FILE, evaluate_policy
 
-RUN_INFO_FILE = "run_info.json"
-"""Optional per-run facts a stage writes (e.g. ``real_transitions_before`` for stages that start from data)."""
+RUN_INFO_FILE = "rwm_run.json"
+"""Per-run facts a stage writes; ``real_transitions_before`` and ``real_transitions_per_iteration`` override the
+Init-style count (envs x steps per iteration) for stages that start from data or use few real envs."""
 
 
 def checkpoints_of(run_dir: str) -> list[tuple[int, str]]:

@@ -7,6 +7,7 @@ The runner calls ``step`` ``num_steps_per_env`` times per iteration; a wrapper r
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from rsl_rl.env import VecEnv
@@ -48,3 +49,19 @@ class RolloutHookEnv(VecEnv):
             self.after_step(obs, rewards, dones, extras)
         self.steps += 1
         return obs, rewards, dones, extras
+
+
+class TimeBudgetExceeded(Exception):
+    """Raised at an iteration boundary once a run's wall-time budget is used up."""
+
+
+def deadline_hook(max_minutes: float) -> Callable[[int], None]:
+    """A ``before_rollout`` hook that raises :class:`TimeBudgetExceeded` after ``max_minutes`` (never before
+    the first iteration completed)."""
+    deadline = time.time() + 60.0 * max_minutes
+
+    def check(iteration: int) -> None:
+        if iteration > 0 and time.time() > deadline:
+            raise TimeBudgetExceeded(f"wall-time budget of {max_minutes:g} min used up after {iteration} iterations")
+
+    return check
