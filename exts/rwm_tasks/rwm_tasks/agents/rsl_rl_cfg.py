@@ -42,6 +42,8 @@ class WorldModelCfg:
     """Gradient steps on the world model per runner iteration (online stages)."""
     replay_capacity_per_env: int = 1000
     """Replay buffer steps kept per real env (online stages)."""
+    pretraining_data_share: float = 0.5
+    """Finetune: share of each model batch and imagination reset drawn from the pretraining dataset."""
     checkpoint: str | None = None
     """Pretrained world model for Finetune/Offline (``--world_model`` overrides)."""
 

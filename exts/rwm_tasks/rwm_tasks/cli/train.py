@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_minutes", type=float, default=None,
                         help="Init: wall-time budget; training stops at the next iteration and saves its checkpoint.")
     parser.add_argument("--world_model", default=None, help="World-model checkpoint (Finetune, Offline).")
-    parser.add_argument("--dataset", default=None, help="Dataset file of transitions (Offline).")
+    parser.add_argument("--dataset", default=None, help="Transitions file: Offline's data; Finetune's pretraining data (default: dataset.npz beside the world model).")
     return parser
 
 

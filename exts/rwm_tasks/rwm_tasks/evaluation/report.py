@@ -20,8 +20,9 @@ from ..world_model.data import atomic_write
 from .harness import EVAL_FILE, evaluate_policy
 
 RUN_INFO_FILE = "rwm_run.json"
-"""Per-run facts a stage writes; ``real_transitions_before`` and ``real_transitions_per_iteration`` override the
-Init-style count (envs x steps per iteration) for stages that start from data or use few real envs."""
+"""Per-run facts a stage writes; ``real_transitions_before``, ``real_transitions_per_iteration`` and
+``iteration_offset`` (the loaded policy's iteration) override the Init-style count (envs x steps per
+iteration) for stages that start from data or use few real envs."""
 
 
 def checkpoints_of(run_dir: str) -> list[tuple[int, str]]:
@@ -34,12 +35,27 @@ def checkpoints_of(run_dir: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+class _ParamsLoader(yaml.SafeLoader):
+    """Reads Isaac Lab's ``params/*.yaml``, whose ``!!python/...`` tags (tuples, ...) become plain values."""
+
+
+def _plain(loader, suffix, node):
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    return loader.construct_scalar(node)
+
+
+_ParamsLoader.add_multi_constructor("tag:yaml.org,2002:python/", _plain)
+
+
 def run_facts(run_dir: str) -> dict:
     """Task, robot, stage, envs and steps per iteration of a run, from its ``params/`` and ``run_info.json``."""
     with open(os.path.join(run_dir, "params", "agent.yaml")) as f:
-        agent = yaml.safe_load(f)
+        agent = yaml.load(f, Loader=_ParamsLoader)
     with open(os.path.join(run_dir, "params", "env.yaml")) as f:
-        env = yaml.safe_load(f)
+        env = yaml.load(f, Loader=_ParamsLoader)
     robot, stage = agent["experiment_name"].removeprefix("rwm_").rsplit("_", 1)
     robots = {"go2": "Go2", "anymal_d": "AnymalD"}
     facts = {
@@ -49,6 +65,7 @@ def run_facts(run_dir: str) -> dict:
         "num_envs": int(env["scene"]["num_envs"]),
         "steps_per_env": int(agent["num_steps_per_env"]),
         "real_transitions_before": 0,
+        "iteration_offset": 0,
         "real_transitions_per_iteration": int(env["scene"]["num_envs"]) * int(agent["num_steps_per_env"]),
     }
     info = os.path.join(run_dir, RUN_INFO_FILE)
@@ -96,7 +113,8 @@ def score_run(run_dir: str, *, sim: str = "mujoco", num_envs: int = 64, seconds:
                                       "return_per_second", "mean_vel_xy_error")},
             "iteration": it,
             "checkpoint": path,
-            "real_transitions": facts["real_transitions_before"] + (it + 1) * facts["real_transitions_per_iteration"],
+            "real_transitions": facts["real_transitions_before"]
+            + (it - facts["iteration_offset"] + 1) * facts["real_transitions_per_iteration"],
             "wall_time_s": round(times.get(it, float("nan")), 1),
             "eval_dir": out,
         })  # fmt: skip

@@ -24,6 +24,7 @@ from ..envs.task_spec import TaskSpec
 from ..world_model.data import DatasetError, ReplayBuffer, TransitionStore, load_dataset, write_npz
 from ..world_model.stepper import ModelStepper
 from ..world_model.train import load_checkpoint
+from .mixed_windows import MixedWindows
 from .recorder import TransitionRecorder, buffer_to_dataset
 from .vec_envs import RolloutHookEnv
 from .world_model_learner import WorldModelLearner, new_model, train_config
@@ -140,6 +141,20 @@ def _default_checkpoint(agent_cfg, stage: str, pattern: str, what: str) -> str:
         raise UserError(f"Finetune needs {what}: {err}") from err
 
 
+def _pretraining_data(args, model_path: str, layout: RobotLayout, window: int, device: str):
+    """The dataset the world model was pretrained on: ``--dataset``, else ``dataset.npz`` beside the model."""
+    path = args.dataset or os.path.join(os.path.dirname(os.path.abspath(model_path)), DATASET_FILE)
+    if not os.path.isfile(path):
+        if args.dataset:
+            raise UserError(f"dataset '{args.dataset}' does not exist")
+        print(f"[rwm_tasks] Finetune: no pretraining data beside {model_path}; the replay buffer starts empty")
+        return None, None
+    try:
+        return path, TransitionStore(load_dataset(path, layout, min_window=window), window=window, device=device)
+    except DatasetError as err:
+        raise UserError(str(err)) from err
+
+
 def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     layout, wm, im = layout_of(args.task), agent_cfg.world_model, agent_cfg.imagination
     policy_path = resume_path or _default_checkpoint(agent_cfg, "init", r"model_.*\.pt", "an Init policy")
@@ -149,9 +164,13 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     ckpt = _load_world_model(model_path, layout, "Finetune")
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     config = ckpt.train_config or train_config(wm, agent_cfg.seed)
+    data_path, pretraining = _pretraining_data(args, model_path, layout, config.window + 1, agent_cfg.device)
     with _real_env(args, env_cfg, agent_cfg) as real:
         buffer = ReplayBuffer(layout, real.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
-        learner = WorldModelLearner(layout, ckpt.model, config, buffer, wm.updates_per_iteration, fitted=True)
+        # pretraining data stays in every model batch and imagination reset, beside the new real rows
+        source = buffer if pretraining is None else MixedWindows(
+            [pretraining, buffer], [wm.pretraining_data_share, 1.0 - wm.pretraining_data_share])  # fmt: skip
+        learner = WorldModelLearner(layout, ckpt.model, config, source, wm.updates_per_iteration, fitted=True)
         if ckpt.trainer_state:
             learner.trainer.load_state_dict(ckpt.trainer_state)
         recorder = TransitionRecorder(buffer, layout)
@@ -172,8 +191,9 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
                 real_obs["obs"] = obs
 
         runner = None
-        collect(buffer.window)  # standing still (no policy yet): enough rows for the first reset windows
-        sample = history_sampler(buffer, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
+        if pretraining is None:
+            collect(buffer.window)  # standing still (no policy yet): enough rows for the first reset windows
+        sample = history_sampler(source, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
         bounds = state_bounds_from_stats(ckpt.model.state_norm.mean, ckpt.model.state_norm.std)
         imagination = _imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
 
@@ -193,15 +213,20 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
         runner.load(policy_path, map_location=agent_cfg.device)
         collect(buffer.window)  # the loaded policy's own data, then restart imagination from it
         imagination.reset()
-        print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}")
+        print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}, pretraining data {data_path}")
         dump_configs(log_dir, env_cfg, agent_cfg)
-        _save_run_info(log_dir, spec, {"stage": "Finetune", "task": args.task, "policy": policy_path,
-                                       "world_model": model_path})  # fmt: skip
+        before = (len(pretraining) if pretraining is not None else 0) + len(buffer)
+        _save_run_info(log_dir, spec, {
+            "stage": "Finetune", "task": args.task, "policy": policy_path, "world_model": model_path,
+            "dataset": data_path, "real_transitions_before": before,
+            "iteration_offset": runner.current_learning_iteration,
+            "real_transitions_per_iteration": real.num_envs * im.real_steps_per_iteration,
+        })  # fmt: skip
         start = time.time()
         runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
         learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
         print(f"[rwm_tasks] Finetune: {agent_cfg.max_iterations} iterations in {time.time() - start:.1f} s; "
-              f"{len(buffer)} real steps; checkpoints in {log_dir}")  # fmt: skip
+              f"{len(buffer)} new real steps; checkpoints in {log_dir}")  # fmt: skip
     return 0
 
 
@@ -226,8 +251,10 @@ def offline(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     if resume_path:
         runner.load(resume_path, map_location=agent_cfg.device)
     dump_configs(log_dir, env_cfg, agent_cfg)
-    _save_run_info(log_dir, spec, {"stage": "Offline", "task": args.task, "world_model": ckpt.path,
-                                   "dataset": os.path.abspath(args.dataset), "resumed_from": resume_path})  # fmt: skip
+    _save_run_info(log_dir, spec, {
+        "stage": "Offline", "task": args.task, "world_model": ckpt.path, "dataset": os.path.abspath(args.dataset),
+        "resumed_from": resume_path, "real_transitions_before": len(store), "real_transitions_per_iteration": 0,
+    })  # fmt: skip
     start = time.time()
     runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
     print(f"[rwm_tasks] Offline: {agent_cfg.max_iterations} iterations on {im.num_envs} imagined envs in "

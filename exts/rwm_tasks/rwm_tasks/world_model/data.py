@@ -281,8 +281,9 @@ def write_csv(path: str | os.PathLike, data: TransitionData) -> None:
     atomic_write(path, lambda f: np.savetxt(f, data.array, delimiter=",", fmt="%.9g"))
 
 
-def write_npz(path: str | os.PathLike, data: TransitionData) -> None:
-    """Write our self-describing format (atomically): arrays plus JSON metadata."""
+def write_npz(path: str | os.PathLike, data: TransitionData, info: dict | None = None) -> None:
+    """Write our self-describing format (atomically): arrays plus JSON metadata (``info``: provenance such as
+    the collecting policy and seed, kept under ``metadata["info"]``)."""
     layout = data.layout
     meta = {
         "format": NPZ_FORMAT,
@@ -293,6 +294,7 @@ def write_npz(path: str | os.PathLike, data: TransitionData) -> None:
         "column_names": list(layout.column_names),
         "layout": layout.to_dict(),
         "num_rows": len(data),
+        "info": info or {},
     }
     atomic_write(
         path,

@@ -1,0 +1,310 @@
+"""The RWM / RWM-U pipeline as one resumable job: PPO -> data policy -> data -> world model -> MOPO-PPO and
+MBPO-PPO -> every policy scored in real physics -> report.
+
+Each step writes its outputs under ``<out>/<step>/`` and a ``step.json`` last; a step whose ``step.json``
+exists is skipped, so an interrupted pipeline continues where it stopped. Training steps run the package's
+own command lines (``scripts/train.py``, ``scripts/world_model.py``) as child processes, exactly as a user
+would, with their output streamed to the terminal and to ``<step>/log.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from ..world_model.data import atomic_write
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+SCRIPTS = os.path.join(REPO, "scripts")
+ROBOT_IDS = {"go2": "Go2", "anymal_d": "AnymalD"}
+
+
+@dataclass
+class Scale:
+    """Sizes of one pipeline scale."""
+
+    init_envs: int
+    init_iterations: int
+    init_minutes: float | None
+    save_interval: int
+    collect_envs: int
+    collect_steps: int
+    heldout_envs: int
+    world_model_seconds: float
+    offline_iterations: int
+    finetune_iterations: int
+    finetune_real_envs: int
+    imagined_envs: int
+    imagined_episode_steps: int
+    curve_envs: int
+    curve_seconds: float
+    eval_envs: int
+    eval_seconds: float
+    probe_steps: int
+    isaaclab_check: bool
+
+
+SCALES = {
+    "smoke": Scale(init_envs=64, init_iterations=3, init_minutes=None, save_interval=1, collect_envs=16,
+                   collect_steps=120, heldout_envs=4, world_model_seconds=15, offline_iterations=2,
+                   finetune_iterations=2, finetune_real_envs=4, imagined_envs=64, imagined_episode_steps=48,
+                   curve_envs=4, curve_seconds=1.0, eval_envs=8, eval_seconds=2.0, probe_steps=20,
+                   isaaclab_check=False),
+    "quick": Scale(init_envs=1024, init_iterations=2000, init_minutes=10, save_interval=20, collect_envs=128,
+                   collect_steps=500, heldout_envs=16, world_model_seconds=240, offline_iterations=60,
+                   finetune_iterations=40, finetune_real_envs=16, imagined_envs=1024, imagined_episode_steps=48,
+                   curve_envs=32, curve_seconds=10.0, eval_envs=32, eval_seconds=10.0, probe_steps=100,
+                   isaaclab_check=False),
+    "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=256,
+                  collect_steps=1000, heldout_envs=32, world_model_seconds=900, offline_iterations=250,
+                  finetune_iterations=150, finetune_real_envs=16, imagined_envs=2048, imagined_episode_steps=48,
+                  curve_envs=32, curve_seconds=10.0, eval_envs=64, eval_seconds=20.0, probe_steps=200,
+                  isaaclab_check=True),
+}  # fmt: skip
+
+DATA_POLICY_SCORE = 0.5
+"""The data policy is the earliest Init checkpoint scoring at least this (RWM-U: a mediocre data policy)."""
+PENALTY_SHARE = 0.5
+"""lambda is chosen so the data policy's mean penalty is this share of its raw imagined reward."""
+
+
+class Pipeline:
+    """Runs the steps of one robot's pipeline into ``out``; see the module docstring."""
+
+    def __init__(self, robot: str, out: str, scale: str = "full", sim: str = "mujoco", seed: int = 0,
+                 init: str | None = None):  # fmt: skip
+        self.robot, self.out, self.scale_name, self.sim, self.seed = robot, os.path.abspath(out), scale, sim, seed
+        self.scale = SCALES[scale]
+        self.init = os.path.abspath(init) if init else None
+        self.task = lambda stage: f"RWM-{ROBOT_IDS[robot]}-{stage}-v0"  # noqa: E731
+        os.makedirs(self.out, exist_ok=True)
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.out, *parts)
+
+    def done(self, step: str) -> dict | None:
+        marker = self.path(step, "step.json")
+        if os.path.isfile(marker):
+            with open(marker) as f:
+                return json.load(f)
+        return None
+
+    def finish(self, step: str, result: dict, start: float) -> dict:
+        result = {**result, "wall_time_s": round(time.time() - start, 1)}
+        atomic_write(self.path(step, "step.json"), lambda f: f.write(json.dumps(result, indent=2).encode()))
+        return result
+
+    def run(self, step: str, argv: list[str]) -> None:
+        """A child process in ``<out>/<step>`` (its logs/ go there too), output streamed and kept."""
+        os.makedirs(self.path(step), exist_ok=True)
+        command = [sys.executable, *argv]
+        print(f"[pipeline] {step}: {' '.join(command)}", flush=True)
+        with open(self.path(step, "log.txt"), "a") as log:
+            log.write(f"$ {' '.join(command)}\n")
+            proc = subprocess.Popen(command, cwd=self.path(step), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+            for line in proc.stdout:
+                log.write(line)
+                if not line.startswith((" ", "\x1b", "#")) or "Learning iteration" in line:
+                    print(f"  {line.rstrip()}", flush=True)
+            if proc.wait() != 0:
+                raise RuntimeError(f"pipeline step '{step}' failed (exit {proc.returncode}); see {self.path(step, 'log.txt')}")
+
+    def latest_run(self, step: str, experiment: str) -> str:
+        root = self.path(step, "logs", "rsl_rl", experiment)
+        runs = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        return os.path.join(root, runs[-1])
+
+    def step(self, name: str, fn) -> dict:
+        found = self.done(name)
+        if found is not None:
+            print(f"[pipeline] {name}: done before ({self.path(name, 'step.json')})", flush=True)
+            return found
+        print(f"[pipeline] === {name} ===", flush=True)
+        start = time.time()
+        return self.finish(name, fn(), start)
+
+    # -- steps --------------------------------------------------------------------------------------------
+    def run_all(self) -> dict:
+        s = self.scale
+        results = {"init": self.step("init", self.init_policy)}
+        results["data_policy"] = self.step("data_policy", lambda: self.data_policy(results["init"]))
+        results["collect"] = self.step("collect", self.collect)
+        results["world_model"] = self.step("world_model", self.world_model)
+        results["probe"] = self.step("probe", self.probe)
+        lam = results["probe"]["lambda"]
+        results["offline"] = self.step("offline", lambda: self.offline("offline", lam))
+        results["offline_lambda0"] = self.step("offline_lambda0", lambda: self.offline("offline_lambda0", 0.0))
+        results["finetune"] = self.step("finetune", self.finetune)
+        results["evaluate"] = self.step("evaluate", lambda: self.evaluate(results))
+        from .pipeline_report import write_pipeline_report
+
+        write_pipeline_report(self, results)
+        print(f"[pipeline] report: {self.path('report.md')} (scale {self.scale_name}, {s.init_envs} Init envs)")
+        return results
+
+    def init_policy(self) -> dict:
+        s = self.scale
+        if self.init and os.path.isdir(self.init):
+            run_dir = self.init
+        elif self.init:
+            return {"run_dir": None, "checkpoint": self.init, "given": True}
+        else:
+            argv = [os.path.join(SCRIPTS, "train.py"), "--task", self.task("Init"), "--sim", self.sim, "--seed",
+                    str(self.seed), "--num_envs", str(s.init_envs), "--max_iterations", str(s.init_iterations),
+                    "--run_name", "pipeline", f"agent.save_interval={s.save_interval}"]  # fmt: skip
+            if s.init_minutes:
+                argv += ["--max_minutes", str(s.init_minutes)]
+            self.run("init", argv)
+            run_dir = self.latest_run("init", f"rwm_{self.robot}_init")
+        from ..evaluation.report import checkpoints_of, plot_learning_curve, score_run
+
+        rows = score_run(run_dir, sim=self.sim, num_envs=s.curve_envs, seconds=s.curve_seconds, seed=self.seed)
+        plot_learning_curve(rows, f"{self.robot} Init (model-free PPO), {self.sim}", self.path("init", "learning_curve.png"))
+        return {"run_dir": run_dir, "checkpoint": checkpoints_of(run_dir)[-1][1], "curve": rows, "given": bool(self.init)}
+
+    def data_policy(self, init: dict) -> dict:
+        curve = init.get("curve") or []
+        good = [r for r in curve if r["tracking_score"] >= DATA_POLICY_SCORE]
+        chosen = good[0] if good else (max(curve, key=lambda r: r["tracking_score"]) if curve else None)
+        source = chosen["checkpoint"] if chosen else init["checkpoint"]
+        os.makedirs(self.path("data_policy"), exist_ok=True)
+        shutil.copyfile(source, self.path("data_policy", "model.pt"))
+        result = self.score("data_policy")
+        return {"source": source, "iteration": chosen["iteration"] if chosen else None,
+                "real_transitions": chosen["real_transitions"] if chosen else None, "score": result}  # fmt: skip
+
+    def score(self, folder: str) -> dict:
+        from ..evaluation.harness import evaluate_policy
+
+        s = self.scale
+        result = evaluate_policy(self.task("Play"), self.path(folder, "model.pt"), sim=self.sim, num_envs=s.eval_envs,
+                                 seconds=s.eval_seconds, seed=self.seed, out_dir=self.path(folder), overwrite=True,
+                                 quiet=True)  # fmt: skip
+        print(f"[pipeline] {folder}: tracking score {result['tracking_score']:.3f}, falls/env-min "
+              f"{result['falls_per_env_minute']:.2f}", flush=True)  # fmt: skip
+        return {k: result[k] for k in ("tracking_score", "yaw_tracking_score", "falls_per_env_minute", "return_per_second")}
+
+    def collect(self) -> dict:
+        from .collect import collect_dataset
+
+        s, policy = self.scale, self.path("data_policy", "model.pt")
+        train = collect_dataset(self.task("Init"), policy, self.path("collect", "dataset.npz"), sim=self.sim,
+                                num_envs=s.collect_envs, steps=s.collect_steps, seed=self.seed)  # fmt: skip
+        heldout = collect_dataset(self.task("Init"), policy, self.path("collect", "heldout.npz"), sim=self.sim,
+                                  num_envs=s.heldout_envs, steps=s.collect_steps, seed=self.seed + 1)  # fmt: skip
+        return {"dataset": self.path("collect", "dataset.npz"), "heldout": self.path("collect", "heldout.npz"),
+                "train": train, "heldout_info": heldout}  # fmt: skip
+
+    def world_model(self) -> dict:
+        s, script = self.scale, os.path.join(SCRIPTS, "world_model.py")
+        data, heldout = self.path("collect", "dataset.npz"), self.path("collect", "heldout.npz")
+        run = self.path("world_model", "run")
+        if not os.path.isfile(os.path.join(run, "summary.json")):
+            last = os.path.join(run, "last.pt")
+            resume = ["--resume", last] if os.path.isfile(last) else []  # an interrupted training continues
+            self.run("world_model", [script, "train", "--data", data, "--eval-data", heldout, "--out", run,
+                                     "--time-budget", str(s.world_model_seconds), "--seed", str(self.seed), *resume])  # fmt: skip
+        shutil.copyfile(os.path.join(run, "best.pt"), self.path("world_model.pt"))
+        evaluation = self.path("world_model", "eval")
+        self.run("world_model", [script, "eval", "--checkpoint", self.path("world_model.pt"), "--data", heldout,
+                                 "--out", evaluation, "--horizons", "1", "8", "32",
+                                 "--corr-steps", str(min(200, s.collect_steps - 40))])  # fmt: skip
+        with open(os.path.join(evaluation, "report.json")) as f:
+            report = json.load(f)
+        with open(os.path.join(run, "summary.json")) as f:
+            summary = json.load(f)
+        return {"checkpoint": self.path("world_model.pt"), "summary": summary, "eval": _small(report)}
+
+    def probe(self) -> dict:
+        from .imagination_probe import choose_penalty, probe_imagination
+
+        s = self.scale
+        probe = probe_imagination(self.task("Offline"), self.path("data_policy", "model.pt"), self.path("world_model.pt"),
+                                  self.path("collect", "dataset.npz"), num_envs=min(s.imagined_envs, 512),
+                                  steps=s.probe_steps, max_episode_length=s.imagined_episode_steps, seed=self.seed)  # fmt: skip
+        lam = choose_penalty(probe, PENALTY_SHARE)
+        print(f"[pipeline] data policy in imagination: raw reward {probe['reward_raw']:.4f}/step, u "
+              f"{probe['uncertainty']:.3f}; lambda {lam:.4g} (penalty = {PENALTY_SHARE:g} x raw reward)", flush=True)
+        return {"data_policy": probe, "lambda": lam, "penalty_share": PENALTY_SHARE}
+
+    def _imagination_overrides(self, lam: float) -> list[str]:
+        s = self.scale
+        return [f"agent.imagination.num_envs={s.imagined_envs}", f"agent.imagination.uncertainty_penalty={lam}",
+                f"agent.imagination.max_episode_length={s.imagined_episode_steps}",
+                f"agent.save_interval={max(s.offline_iterations // 10, 1)}"]  # fmt: skip
+
+    def offline(self, step: str, lam: float) -> dict:
+        s = self.scale
+        self.run(step, [os.path.join(SCRIPTS, "train.py"), "--task", self.task("Offline"), "--seed", str(self.seed),
+                        "--world_model", self.path("world_model.pt"), "--dataset", self.path("collect", "dataset.npz"),
+                        "--max_iterations", str(s.offline_iterations), *self._imagination_overrides(lam)])  # fmt: skip
+        return self._final_policy(step, f"rwm_{self.robot}_offline", {"lambda": lam})
+
+    def finetune(self) -> dict:
+        s = self.scale
+        self.run("finetune", [os.path.join(SCRIPTS, "train.py"), "--task", self.task("Finetune"), "--sim", self.sim,
+                              "--seed", str(self.seed), "--checkpoint", self.path("data_policy", "model.pt"),
+                              "--world_model", self.path("world_model.pt"), "--dataset", self.path("collect", "dataset.npz"),
+                              "--num_envs", str(s.finetune_real_envs), "--max_iterations", str(s.finetune_iterations),
+                              *self._imagination_overrides(0.0)])  # fmt: skip
+        return self._final_policy("finetune", f"rwm_{self.robot}_finetune", {})
+
+    def _final_policy(self, step: str, experiment: str, extra: dict) -> dict:
+        from ..evaluation.report import checkpoints_of
+
+        run_dir = self.latest_run(step, experiment)
+        shutil.copyfile(checkpoints_of(run_dir)[-1][1], self.path(step, "model.pt"))
+        return {"run_dir": run_dir, **extra}
+
+    def evaluate(self, results: dict) -> dict:
+        from ..evaluation.report import plot_learning_curve, score_run
+        from .imagination_probe import probe_imagination
+
+        s, out = self.scale, {}
+        if results["init"].get("checkpoint"):
+            shutil.copyfile(results["init"]["checkpoint"], self.path("init", "model.pt"))
+        for name in ("init", "data_policy", "offline", "offline_lambda0", "finetune"):
+            scores = self.score(name)
+            imagined = probe_imagination(self.task("Offline"), self.path(name, "model.pt"), self.path("world_model.pt"),
+                                         self.path("collect", "dataset.npz"), num_envs=min(s.imagined_envs, 512),
+                                         steps=s.probe_steps, max_episode_length=s.imagined_episode_steps,
+                                         seed=self.seed)  # fmt: skip
+            out[name] = {**scores, "imagined_reward_per_second": imagined["reward_per_second"],
+                         "imagined_uncertainty": imagined["uncertainty"]}  # fmt: skip
+            if s.isaaclab_check:
+                out[name]["isaaclab"] = self.isaaclab_score(name)
+        rows = score_run(results["finetune"]["run_dir"], sim=self.sim, num_envs=s.curve_envs, seconds=s.curve_seconds,
+                         seed=self.seed)  # fmt: skip
+        plot_learning_curve(rows, f"{self.robot} Finetune (MBPO-PPO), {self.sim}", self.path("finetune", "learning_curve.png"))
+        out["finetune_curve"] = rows
+        return out
+
+    def isaaclab_score(self, folder: str) -> dict:
+        """A short cross-check of the MuJoCo score on kit-less Isaac Lab (8 envs, 10 s), in a child process."""
+        target = self.path(folder, "isaaclab")
+        if not os.path.isfile(os.path.join(target, "eval.json")):
+            self.run(folder, [os.path.join(SCRIPTS, "evaluate.py"), "--task", self.task("Play"), "--checkpoint",
+                              self.path(folder, "model.pt"), "--sim", "isaaclab", "--num_envs", "8", "--seconds", "10",
+                              "--seed", str(self.seed), "--out", target, "--overwrite"])  # fmt: skip
+        with open(os.path.join(target, "eval.json")) as f:
+            result = json.load(f)
+        return {k: result[k] for k in ("tracking_score", "yaw_tracking_score", "falls_per_env_minute")}
+
+    def settings(self) -> dict:
+        return {"robot": self.robot, "scale": self.scale_name, "sim": self.sim, "seed": self.seed, "init": self.init,
+                "sizes": asdict(self.scale), "data_policy_score": DATA_POLICY_SCORE, "penalty_share": PENALTY_SHARE}  # fmt: skip
+
+
+def _small(report: dict) -> dict:
+    """The world-model evaluation's headline figures: error per horizon and group (model and baselines) and
+    the uncertainty-error correlation, without the per-window lists."""
+    keep = {k: report[k] for k in ("robot", "num_windows", "history", "horizons", "errors") if k in report}
+    keep["correlation"] = {k: v for k, v in report.get("correlation", {}).items() if not isinstance(v, list)}
+    return keep

@@ -1,0 +1,173 @@
+"""The pipeline's ``report.md``, ``report.json``, ``scores.png`` and ``manifest.json``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+
+from ..world_model.data import atomic_write
+
+POLICIES = (
+    ("init", "model-free PPO (Init, last checkpoint)"),
+    ("data_policy", "data policy (early Init checkpoint)"),
+    ("offline", "MOPO-PPO offline, chosen lambda"),
+    ("offline_lambda0", "MOPO-PPO offline, lambda = 0"),
+    ("finetune", "MBPO-PPO finetune from the data policy"),
+)
+
+
+def _ppo_transitions_for(curve: list[dict], start_iteration: int | None, score: float) -> int | None:
+    """Real transitions model-free PPO used from ``start_iteration`` to its first checkpoint scoring ``score``."""
+    if start_iteration is None:
+        return None
+    start = next((r for r in curve if r["iteration"] == start_iteration), None)
+    reached = next((r for r in curve if r["iteration"] > start_iteration and r["tracking_score"] >= score), None)
+    if start is None or reached is None:
+        return None
+    return reached["real_transitions"] - start["real_transitions"]
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "rsl-rl-lib", "mujoco", "isaaclab", "rwm_tasks"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    try:
+        out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                           cwd=os.path.dirname(__file__)).stdout.strip() or None  # fmt: skip
+    except OSError:
+        out["git_commit"] = None
+    return out
+
+
+def _commands(pipeline) -> dict:
+    out = {}
+    for step in ("init", "world_model", "offline", "offline_lambda0", "finetune"):
+        log = pipeline.path(step, "log.txt")
+        if os.path.isfile(log):
+            with open(log) as f:
+                out[step] = [line[2:].strip() for line in f if line.startswith("$ ")]
+    return out
+
+
+def _bar_chart(rows: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, _ in POLICIES if n in rows]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.bar(names, [rows[n]["tracking_score"] for n in names], color="tab:blue", label="MuJoCo")
+    iso = [rows[n].get("isaaclab", {}).get("tracking_score") for n in names]
+    if any(v is not None for v in iso):
+        ax.scatter(names, [v if v is not None else float("nan") for v in iso], color="tab:orange", zorder=3,
+                   label="kit-less Isaac Lab (8 envs, 10 s)")  # fmt: skip
+    ax.axhline(0.8, color="0.4", ls="--", lw=1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("tracking score (real physics)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def write_pipeline_report(pipeline, results: dict) -> str:
+    """Tables of every policy's score in real physics, the targets, the world model's figures, wall times."""
+    ev, init, data = results["evaluate"], results["init"], results["data_policy"]
+    curve = init.get("curve") or []
+    rows = {name: dict(ev[name]) for name, _ in POLICIES}
+    rows["init"]["real_transitions"] = curve[-1]["real_transitions"] if curve else None
+    dataset_rows = results["collect"]["train"]["rows"]
+    finetune_curve = ev.get("finetune_curve") or []
+    rows["data_policy"]["real_transitions"] = data.get("real_transitions")
+    rows["offline"]["real_transitions"] = rows["offline_lambda0"]["real_transitions"] = dataset_rows
+    rows["finetune"]["real_transitions"] = finetune_curve[-1]["real_transitions"] if finetune_curve else None
+    start = data.get("iteration")
+    gain_target = max(rows["finetune"]["tracking_score"], 0.8)
+    ppo_needed = _ppo_transitions_for(curve, start, gain_target)
+    mbpo_used = rows["finetune"]["real_transitions"]
+    final = ("offline", "offline_lambda0", "finetune")
+    agreement = {n: (rows[n]["imagined_reward_per_second"] / rows[n]["return_per_second"]
+                     if rows[n]["return_per_second"] else None) for n in final}  # fmt: skip
+    targets = {
+        "offline_beats_data_policy": rows["offline"]["tracking_score"] > rows["data_policy"]["tracking_score"],
+        "offline_at_least_lambda0": rows["offline"]["tracking_score"] >= rows["offline_lambda0"]["tracking_score"],
+        "finetune_reaches_0.80": rows["finetune"]["tracking_score"] >= 0.8,
+        "finetune_real_transitions": mbpo_used,
+        "ppo_real_transitions_same_gain": ppo_needed,
+        "finetune_uses_at_most_a_fifth": (mbpo_used is not None and ppo_needed is not None and mbpo_used * 5 <= ppo_needed),
+        "imagined_over_real_return": agreement,
+        "imagined_within_20_percent": {n: (a is not None and abs(a - 1.0) <= 0.2) for n, a in agreement.items()},
+        "wall_time_min": round(sum(r.get("wall_time_s", 0.0) for r in results.values() if isinstance(r, dict)) / 60, 1),
+    }
+    _bar_chart(rows, pipeline.path("scores.png"))
+    fmt = lambda v, p=3: "-" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.{p}f}")  # noqa: E731
+    lines = [
+        f"# RWM pipeline: {pipeline.robot}, scale {pipeline.scale_name}, executor {pipeline.sim}, seed {pipeline.seed}",
+        "",
+        "Every policy scored in real physics by `scripts/evaluate.py` (same seeded command schedule; tracking score =",
+        "mean exp(-|v_xy - c_xy|^2 / std^2), 0 after a fall). Imagined return: the same policy played in the frozen",
+        "world model from dataset windows (raw task reward, no penalty).",
+        "",
+        "| policy | tracking score | yaw score | falls / env-min | real return / s | imagined return / s | Isaac Lab score | real transitions |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, label in POLICIES:
+        if name not in rows:
+            continue
+        r = rows[name]
+        lines.append(
+            f"| {label} | {fmt(r['tracking_score'])} | {fmt(r['yaw_tracking_score'])} | {fmt(r['falls_per_env_minute'], 2)} | "
+            f"{fmt(r['return_per_second'])} | {fmt(r.get('imagined_reward_per_second'))} | "
+            f"{fmt(r.get('isaaclab', {}).get('tracking_score'))} | {fmt(r.get('real_transitions'))} |"
+        )  # fmt: skip
+    wm = results["world_model"]["eval"]
+    errors = wm.get("errors", {})
+    corr = wm.get("correlation", {})
+    lines += [
+        "",
+        "![scores](scores.png)",
+        "",
+        "## Targets",
+        "",
+        *[f"- {k}: {v}" for k, v in targets.items()],
+        "",
+        f"## World model (held-out data of the data policy, {wm.get('num_windows')} windows)",
+        "",
+        "| predictor | " + " | ".join(f"rel. L1 at step {h}" for h in wm.get("horizons", [])) + " |",
+        "|---|" + "---|" * len(wm.get("horizons", [])),
+        *[f"| {name} | " + " | ".join(f"{v:.3f}" for v in e.get("all", [])) + " |" for name, e in errors.items()],
+        "",
+        f"Uncertainty against error per window: Pearson {fmt(corr.get('pearson'))}, Spearman {fmt(corr.get('spearman'))}.",
+        f"lambda = {results['probe']['lambda']:.4g}: the data policy's penalty is {results['probe']['penalty_share']:g} x its "
+        f"raw imagined reward ({results['probe']['data_policy']['reward_raw']:.4f} per step, u "
+        f"{results['probe']['data_policy']['uncertainty']:.3f}).",
+        "",
+        "## Wall time per step",
+        "",
+        *[f"- {k}: {v.get('wall_time_s', 0) / 60:.1f} min" for k, v in results.items() if isinstance(v, dict)],
+        "",
+        "![Init learning curve](init/learning_curve.png)",
+        "",
+        "![Finetune learning curve](finetune/learning_curve.png)",
+    ]
+    text = "\n".join(lines) + "\n"
+    atomic_write(pipeline.path("report.md"), lambda f: f.write(text.encode()))
+    report = {"policies": rows, "targets": targets, "world_model": wm, "probe": results["probe"],
+              "wall_time_s": {k: v.get("wall_time_s") for k, v in results.items() if isinstance(v, dict)}}  # fmt: skip
+    atomic_write(pipeline.path("report.json"), lambda f: f.write(json.dumps(report, indent=2).encode()))
+    manifest = {"settings": pipeline.settings(), "versions": _versions(), "commands": _commands(pipeline),
+                "scores": {n: r["tracking_score"] for n, r in rows.items()}}  # fmt: skip
+    atomic_write(pipeline.path("manifest.json"), lambda f: f.write(json.dumps(manifest, indent=2).encode()))
+    return pipeline.path("report.md")

@@ -1,0 +1,101 @@
+"""The RWM pipeline: its pieces on constructed inputs, and ``--scale smoke`` end to end for both robots,
+including a rerun after the process was killed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rwm_tasks.training.imagination_probe import choose_penalty
+from rwm_tasks.training.mixed_windows import MixedWindows
+from rwm_tasks.training.pipeline_report import _ppo_transitions_for
+from rwm_tasks.world_model.data import ReplayBuffer, TransitionData, TransitionStore, read_npz
+from rwm_tasks.world_model.synthetic import synthetic_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+POLICIES = ("init", "data_policy", "offline", "offline_lambda0", "finetune")
+
+
+def test_penalty_is_the_stated_share_of_the_raw_reward():
+    probe = {"reward_raw": 0.02, "uncertainty": 4.0, "dt": 0.02}
+    lam = choose_penalty(probe, 0.5)
+    assert lam * probe["uncertainty"] * probe["dt"] == pytest.approx(0.5 * 0.02)
+
+
+def test_ppo_transitions_for_the_same_gain_are_read_off_the_curve():
+    curve = [{"iteration": i, "tracking_score": s, "real_transitions": (i + 1) * 100}
+             for i, s in zip((0, 20, 40, 60), (0.1, 0.55, 0.7, 0.85))]  # fmt: skip
+    assert _ppo_transitions_for(curve, 20, 0.8) == 4000
+    assert _ppo_transitions_for(curve, 20, 0.9) is None  # never reached
+    assert _ppo_transitions_for(curve, None, 0.8) is None
+
+
+def test_mixed_windows_keep_their_shares():
+    data = synthetic_dataset("go2", num_rows=240, episode_length=60, seed=0)
+    store = TransitionStore(data, window=10)
+    buffer = ReplayBuffer("go2", num_envs=2, capacity_per_env=50, window=10)
+    mixed = MixedWindows([store, buffer], [0.25, 0.75])
+    assert len(mixed.sample(8, torch.Generator().manual_seed(0))) == 8  # empty buffer: the store gives all
+    rows = torch.as_tensor(data.array[:30], dtype=torch.float32)
+    sl = data.layout.column_slices
+    for row in rows:
+        two = row.expand(2, -1) + 100.0  # buffer rows are far from the dataset's values
+        buffer.add(two[:, sl["state"]], two[:, sl["action"]], two[:, sl["contact"]] * 0, two[:, sl["termination"]] * 0,
+                   two[:, sl["extension"]] if "extension" in sl else None)  # fmt: skip
+    batch = mixed.sample(400, torch.Generator().manual_seed(1))
+    from_buffer = (batch.states[:, 0, 0] > 50).float().mean()
+    assert float(from_buffer) == pytest.approx(0.75, abs=0.01)
+
+
+def _pipeline(robot, out):
+    return [sys.executable, str(REPO / "scripts" / "pipeline.py"), "--robot", robot, "--out", str(out), "--scale", "smoke"]
+
+
+def _check_results(out: Path):
+    report = json.loads((out / "report.json").read_text())
+    for name in POLICIES:
+        score = report["policies"][name]["tracking_score"]
+        assert 0.0 <= score <= 1.0
+        written = json.loads((out / name / "eval.json").read_text())
+        assert written["tracking_score"] == score and written["checkpoint"].endswith(f"{name}/model.pt")
+    assert {"offline_beats_data_policy", "finetune_uses_at_most_a_fifth", "imagined_over_real_return"} <= set(report["targets"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["scale"] == "smoke" and manifest["versions"]["torch"]
+    assert any("--task" in c for c in manifest["commands"]["offline"])
+    data = read_npz(out / "collect" / "dataset.npz")
+    assert isinstance(data, TransitionData) and len(data) == 16 * 120
+    text = (out / "report.md").read_text()
+    assert "MOPO-PPO offline, lambda = 0" in text and "rel. L1 at step 8" in text
+    assert (out / "scores.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_go2_pipeline_continues_after_a_kill(tmp_path):
+    out = tmp_path / "go2"
+    proc = subprocess.Popen(_pipeline("go2", out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    for line in proc.stdout:
+        if "=== world_model ===" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert (out / "collect" / "step.json").is_file() and not (out / "world_model" / "step.json").exists()
+    dataset = (out / "collect" / "dataset.npz").stat().st_mtime_ns
+    res = subprocess.run(_pipeline("go2", out), capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for step in ("init", "data_policy", "collect"):
+        assert f"[pipeline] {step}: done before" in res.stdout
+    assert "=== world_model ===" in res.stdout and (out / "collect" / "dataset.npz").stat().st_mtime_ns == dataset
+    _check_results(out)
+
+
+@pytest.mark.slow
+def test_anymal_d_pipeline_runs_end_to_end(tmp_path):
+    res = subprocess.run(_pipeline("anymal_d", tmp_path / "anymal_d"), capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    _check_results(tmp_path / "anymal_d")
