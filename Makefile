@@ -7,11 +7,16 @@ STAMP := $(VENV)/.rwm-setup-done
 TORCH_VERSION := 2.13.0
 ISAACLAB_VERSION := 3.0.0
 
-.PHONY: help setup demo test test-fast clean-venv
+ROBOT ?= go2
+SCALE ?= full
+
+.PHONY: help setup demo pipeline test test-fast clean-venv
 
 help:
 	@echo "make setup      create .venv with torch (CPU wheel without CUDA), Isaac Lab $(ISAACLAB_VERSION) kit-less, rsl-rl and rwm_tasks"
-	@echo "make demo       set up, then a short CPU Init training of Go2 and a 50-step play with ONNX export"
+	@echo "make demo       set up, score the shipped Go2 policies in MuJoCo, train a short offline MOPO-PPO policy"
+	@echo "                on the shipped world model, score it; report and video in demo/ (about 10 min on a CPU)"
+	@echo "make pipeline   set up, reproduce the shipped results from scratch: ROBOT=go2|anymal_d SCALE=smoke|quick|full"
 	@echo "make test       set up, then run the whole test suite"
 	@echo "make test-fast  tests without the ones marked slow"
 
@@ -42,8 +47,10 @@ $(STAMP): requirements/base.txt requirements/test.txt requirements/mujoco.txt se
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python scripts/train.py --task RWM-Go2-Init-v0 --num_envs 16 --max_iterations 2
-	$(BIN)/python scripts/play.py --task RWM-Go2-Play-v0 --steps 50
+	$(BIN)/python scripts/demo.py --robot go2 --out demo
+
+pipeline: setup
+	$(BIN)/python scripts/pipeline.py --robot $(ROBOT) --scale $(SCALE) --out runs/pipeline_$(ROBOT)_$(SCALE)
 
 test: setup
 	$(BIN)/python -m pytest
