@@ -83,3 +83,15 @@ def test_time_budget_stops_training_and_saves(tmp_path):
     run = sorted((tmp_path / "logs" / "rsl_rl" / "rwm_go2_init").iterdir())[-1]
     saved = sorted(int(p.stem.split("_")[1]) for p in run.glob("model_*.pt"))
     assert 0 < saved[-1] < 99999
+
+
+def test_resume_continues_init_in_its_own_folder(tmp_path):
+    common = ("--task", "RWM-Go2-Init-v0", "--sim", "mujoco", "--num_envs", "8", "--max_iterations", "2")
+    _run("train.py", *common, cwd=tmp_path)
+    root = tmp_path / "logs" / "rsl_rl" / "rwm_go2_init"
+    run = sorted(root.iterdir())[-1]
+    assert sorted(p.name for p in run.glob("model_*.pt")) == ["model_0.pt", "model_1.pt"]
+    _run("train.py", *common, "--resume", cwd=tmp_path)
+    assert sorted(root.iterdir()) == [run]  # no new run folder
+    assert sorted(p.name for p in run.glob("model_*.pt")) == ["model_0.pt", "model_1.pt", "model_3.pt"]
+    assert torch.load(run / "model_3.pt", weights_only=False)["iter"] == 3

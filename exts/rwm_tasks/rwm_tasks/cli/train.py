@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_task_args(parser)
     parser.add_argument("--max_iterations", type=int, default=None, help="PPO iterations (default: agent cfg).")
-    parser.add_argument("--resume", action="store_true", help="Resume from a previous run of this experiment.")
+    parser.add_argument("--resume", action="store_true",
+                        help="Resume a previous run of this experiment; Init continues in the run's own folder "
+                             "(--max_iterations more iterations, TensorBoard steps continue).")
     parser.add_argument("--load_run", default=None, help="Run folder (name or regex) to resume; default latest.")
     parser.add_argument("--checkpoint", default=None, help="Checkpoint file, or file-name regex within the run.")
     parser.add_argument("--logger", choices=("tensorboard", "wandb"), default="tensorboard", help="Where to log.")
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         agent_cfg.logger = "wandb"
         agent_cfg.wandb_project = settings["runner"]["wandb_project"]
     log_dir = new_log_dir(agent_cfg)
+    if stage == "Init" and args.resume:
+        log_dir = os.path.dirname(resume_path)  # --resume continues the run in its own folder
 
     if stage == "Init":
         return _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path)
@@ -84,7 +88,9 @@ def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
         if resume_path:
             print(f"[rwm_tasks] resuming from {resume_path}")
             runner.load(resume_path, map_location=agent_cfg.device)
-        dump_configs(log_dir, env_cfg, agent_cfg)
+            runner.current_learning_iteration += 1  # the loaded iteration is done: log and save from the next
+        if not os.path.isdir(os.path.join(log_dir, "params")):
+            dump_configs(log_dir, env_cfg, agent_cfg)
         start = time.time()
         try:
             runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
@@ -92,7 +98,7 @@ def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             print(f"[rwm_tasks] {stop}")
             runner.save(os.path.join(log_dir, f"model_{runner.current_learning_iteration}.pt"))
             runner.logger.stop_logging_writer()
-        print(f"[rwm_tasks] trained {runner.current_learning_iteration + 1} iterations on {args.sim} in "
+        print(f"[rwm_tasks] trained up to iteration {runner.current_learning_iteration} on {args.sim} in "
               f"{time.time() - start:.1f} s; checkpoints in {log_dir}")  # fmt: skip
     return 0
 

@@ -171,7 +171,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
         source = buffer if pretraining is None else MixedWindows(
             [pretraining, buffer], [wm.pretraining_data_share, 1.0 - wm.pretraining_data_share])  # fmt: skip
         learner = WorldModelLearner(layout, ckpt.model, config, source, wm.updates_per_iteration, fitted=True)
-        if ckpt.trainer_state:
+        if ckpt.trainer_state and "optimizer" in ckpt.trainer_state:  # shipped models carry no optimizer state
             learner.trainer.load_state_dict(ckpt.trainer_state)
         recorder = TransitionRecorder(buffer, layout)
         real_obs = {"obs": real.get_observations(), "reward": torch.zeros(real.num_envs)}
