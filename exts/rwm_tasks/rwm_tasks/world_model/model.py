@@ -12,8 +12,8 @@ Design (what and why):
 - Log-std (per head and dimension, normalised-state space) is ``log(delta_std) + soft_clamp(raw, lo, hi)``
   with ``soft_clamp(x) = lo + softplus((hi - softplus(hi - x)) - lo)`` and per-dimension learnable bounds
   ``lo``/``hi`` initialised at -5/+1, relative to the typical one-step change: a head starts at std =
-  ``delta_std`` and the NLL can reach a calibrated std (one-step errors are 0.1-1 ``delta_std``) without first
-  dragging a bound upwards. (Bounds of -5/-4 here held the std at 0.7-1.8 % of ``delta_std``, far below the
+  ``delta_std`` and the NLL can reach a std that matches the one-step errors without first dragging a bound
+  upwards. (Bounds of -5/-4 here held the std at 0.7-1.8 % of ``delta_std``, far below the
   errors: sampled imagination was deterministic in effect and its std uncalibrated.) The clamp keeps
   gradients alive at the bounds; the trainer adds a small penalty on ``hi - lo``.
 - Held-out std calibration: trained on its own windows a head's std matches its training errors, which on
@@ -37,7 +37,8 @@ Design (what and why):
 
 Uncertainty definitions (one scalar per env/sample):
 - epistemic ``u = sum_d std_b(mean_n[b, d])``: population standard deviation (ddof 0) over the B heads of
-  the heads' predicted means in normalised state units, summed over state dimensions (0 for B = 1).
+  the heads' predicted means in normalised state units, summed over state dimensions (0 for B = 1); with
+  prior functions the means include each head's prior.
 - aleatoric ``sum_d mean_b(std_n[b, d])``: the heads' predicted standard deviations in normalised state
   units, averaged over the given heads and summed over state dimensions (the stepper reports it for each
   env's own head).

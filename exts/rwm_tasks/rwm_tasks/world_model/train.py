@@ -7,8 +7,10 @@ Forecast (one minibatch of windows of M + N rows):
    ``mean + std * eps`` (not detached, so gradients flow through the rollout) with the true action; the GRU
    then runs on B x n rows, every head's branch starting from the SAME post-history hidden state (the
    reference leaks hidden state between heads).
-Loss per step k (0-based) and head: Gaussian NLL (or MSE) of the normalised state, contact and termination
-BCE with positive-class weights from the data (capped) and extension MSE, weighted ``alpha**k`` (weights
+Loss per step k (0-based) and head: the state term (default 'mse_nll': squared error of the mean in units of
+the one-step change at every step, plus the Gaussian NLL of the std on the one-step errors, see
+:attr:`TrainConfig.loss`), contact and termination BCE with positive-class weights from the data (capped;
+the model stores them to undo them at inference) and extension MSE, weighted ``alpha**k`` (weights
 normalised to sum 1, so alpha = 1 is the plain mean).
 
 Bootstrap: every head trains on its own fixed bootstrap replicate of the data. Head b weighs window w by a
