@@ -10,7 +10,8 @@ Examples:
 
 Train writes to --out (default logs/world_model/<timestamp>): last.pt (periodic, atomic), best.pt (lowest
 held-out open-loop error), TensorBoard events, summary.json. Eval prints error tables (model vs baselines),
-noise robustness and the uncertainty-error correlation, and writes report.json and PNG plots.
+noise robustness, the uncertainty-error correlation (normalised and raw units, 95 % intervals), the AUROC of u
+against --ood-data and the calibration of the predicted std, and writes report.json and PNG plots.
 """
 
 from __future__ import annotations
@@ -60,13 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cosine decays to 10%% of --lr over --iterations")  # fmt: skip
     t.add_argument("--weight-decay", type=float, default=1e-5, help="Adam weight decay")
     t.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip")
-    t.add_argument("--loss", choices=["nll", "mse"], default="nll", help="state loss")
+    t.add_argument("--loss", choices=["mse_nll", "nll", "mse"], default="mse_nll",
+                   help="state loss (see rwm_tasks.world_model.train.TrainConfig.loss)")
     t.add_argument("--alpha", type=float, default=1.0, help="forecast step weight base alpha**k")
     t.add_argument("--history", type=int, default=32, help="M: history rows")
     t.add_argument("--forecast", type=int, default=8, help="N: forecast steps in the loss")
     t.add_argument("--history-weight", type=float, default=1.0,
                    help="weight of the auxiliary teacher-forced one-step loss on the history rows (0 = pure RWM)")
     t.add_argument("--no-bootstrap", action="store_true", help="all heads see the same minibatch")
+    t.add_argument("--bootstrap-block", type=int, default=0,
+                   help="window starts sharing one bootstrap weight per head (0: four window lengths)")
+    t.add_argument("--no-std-calibration", action="store_true",
+                   help="keep the trained std (default: rescale it per dimension on the held-out windows at each "
+                        "checkpoint; see rwm_tasks.world_model.uncertainty.fit_std_scale)")
+    t.add_argument("--prior-scale", type=float, default=1.0,
+                   help="randomised prior functions: scale of each head's fixed random prior (0: off)")
     t.add_argument("--heads", type=int, default=5, help="B ensemble heads (1 = plain RWM)")
     t.add_argument("--hidden", type=int, default=256, help="GRU hidden size")
     t.add_argument("--layers", type=int, default=2, help="GRU layers")
@@ -86,8 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--horizons", type=int, nargs="+", default=[1, 8, 32, 100], help="forecast steps to tabulate")
     e.add_argument("--noise", type=float, nargs="*", default=[0.1, 0.2, 0.4, 0.8], help="input noise scales")
     e.add_argument("--windows", type=int, default=256, help="held-out windows (evenly spread)")
-    e.add_argument("--corr-windows", type=int, default=32, help="windows for the uncertainty-error correlation")
-    e.add_argument("--corr-steps", type=int, default=200, help="rollout steps for the correlation")
+    e.add_argument("--corr-stride", type=int, default=10,
+                   help="uncertainty vs error: a window starts every this many rows of each episode")
+    e.add_argument("--corr-windows", type=int, default=None,
+                   help="at most this many of the strided windows (evenly thinned); unset: all; 0: skip")
+    e.add_argument("--corr-steps", type=int, default=200, help="rollout steps (at most) per correlation window")
+    e.add_argument("--corr-min-steps", type=int, default=40,
+                   help="shortest rollout (rows left in the episode) for a correlation window")
+    e.add_argument("--ood-data", nargs="+", default=None,
+                   help="out-of-distribution files: report the AUROC of u for telling them from --data")
+    e.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% intervals")
     e.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _add_data_args(e)
     return parser
@@ -118,6 +135,7 @@ def train(args) -> int:
 
     from rwm_tasks.world_model.data import DatasetError, TransitionStore
     from rwm_tasks.world_model.evaluate import relative_l1, rollout
+    from rwm_tasks.world_model.uncertainty import fit_std_scale
     from rwm_tasks.world_model.train import (
         Trainer, TrainConfig, cosine_lr, load_checkpoint, make_model, pos_weight_from_rate, save_checkpoint,
     )  # fmt: skip
@@ -132,7 +150,8 @@ def train(args) -> int:
     cfg = resumed.train_config if resumed else TrainConfig(
         history=args.history, forecast=args.forecast, alpha=args.alpha, loss=args.loss, batch_size=args.batch_size,
         learning_rate=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-        bootstrap=not args.no_bootstrap, history_weight=args.history_weight, seed=args.seed)  # fmt: skip
+        bootstrap=not args.no_bootstrap, bootstrap_block=args.bootstrap_block, history_weight=args.history_weight,
+        seed=args.seed)  # fmt: skip
     try:
         train_data = _load_files(args.data, layout, args, None)
         if args.eval_data:
@@ -155,7 +174,8 @@ def train(args) -> int:
         best = resumed.extra.get("best_val", float("inf"))
     else:
         model = make_model(layout, store, seed=cfg.seed, num_heads=args.heads, hidden_dim=args.hidden,
-                           num_layers=args.layers, head_hidden_dims=tuple(args.head_hidden))  # fmt: skip
+                           num_layers=args.layers, head_hidden_dims=tuple(args.head_hidden),
+                           prior_scale=args.prior_scale)  # fmt: skip
         model = model.to(args.device)
         rates = store.flag_rates()
         trainer = Trainer(model, cfg, pos_weight_from_rate(rates["contact"], cfg.pos_weight_cap),
@@ -179,7 +199,11 @@ def train(args) -> int:
                      "epistemic_h32": float(r.epistemic[:, 31].mean())})  # fmt: skip
         return logs
 
+    calibration_batch = TransitionStore(val_data, cfg.history + 1, args.device).evenly_spaced(4096)
+
     def checkpoint(name: str, metrics: dict) -> None:
+        if not args.no_std_calibration:
+            fit_std_scale(model, calibration_batch, cfg.history)
         save_checkpoint(out / name, model, layout, trainer, {"best_val": best, "metrics": metrics, "args": vars(args)})
 
     start, last_val, first_iteration = time.perf_counter(), {}, trainer.iteration
@@ -240,6 +264,7 @@ def evaluate(args) -> int:
     history = args.history or (ckpt.train_config.history if ckpt.train_config else 32)
     try:
         data = _load_files(args.data, ckpt.layout, args, history + max(args.horizons))
+        ood = _load_files(args.ood_data, ckpt.layout, args, None) if args.ood_data else None
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -247,8 +272,11 @@ def evaluate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     report = evaluate_model(ckpt.model, data, history, tuple(args.horizons), tuple(args.noise), args.windows,
-                            args.corr_windows, args.corr_steps, keep_rollout=not args.no_plots)  # fmt: skip
+                            args.corr_windows, args.corr_steps, keep_rollout=not args.no_plots,
+                            correlation_stride=args.corr_stride, correlation_min_steps=args.corr_min_steps,
+                            ood_data=ood, num_boot=args.bootstrap)  # fmt: skip
     report["checkpoint"], report["data"] = str(args.checkpoint), [str(p) for p in args.data]
+    report["ood_data"] = [str(p) for p in args.ood_data] if args.ood_data else None
     print(format_report(report))
     plots = [] if args.no_plots else write_plots(report, ckpt.layout, out)
     report.pop("_rollouts", None)

@@ -79,10 +79,12 @@ def test_rollout_noise_free_equals_stepper_and_report_and_plots(tmp_path):
     assert set(report["errors"]["model"]) == {"all", *ANYMAL_D.state_slices}
     assert len(report["errors"]["model"]["all"]) == 3 and len(report["curves"]["hold"]["all"]) == 20
     assert report["correlation"]["steps"] == 30 and -1 <= report["correlation"]["pearson"] <= 1
+    lo, hi = report["correlation"]["normalised"]["pearson_ci"]
+    assert lo <= report["correlation"]["pearson"] <= hi and "raw" in report["correlation"]
     text = format_report(report)
     assert "constant_velocity" in text and "Pearson" in text and "noise 0.2" in text
     paths = write_plots(report, ANYMAL_D, tmp_path)
-    assert len(paths) == 4
+    assert [p.name for p in paths][3:] == ["uncertainty_vs_error.png", "calibration.png"]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
     report.pop("_rollouts")

@@ -1,5 +1,6 @@
 """Model, normaliser and stepper of the ensemble world model: shapes, definitions, stepping consistency."""
 
+import math
 import subprocess
 import sys
 
@@ -63,8 +64,8 @@ def test_epistemic_definition_and_single_head_is_zero():
 
 
 def test_mean_is_residual_on_last_state():
-    """Zeroed output layer: every head predicts last state + mean one-step change."""
-    model = small_model()
+    """Zeroed output layer, no priors: every head predicts last state + mean one-step change."""
+    model = small_model(prior_scale=0.0)
     with torch.no_grad():
         model.heads.layers[-1].weight.zero_()
         model.heads.layers[-1].bias.zero_()
@@ -104,9 +105,10 @@ def test_normalizer_round_trip_and_floor():
         Normalizer(3).fit(torch.zeros(0, 3))
 
 
-def test_stepper_matches_full_sequence_forward():
+@pytest.mark.parametrize("prior_scale", [0.0, 1.0])
+def test_stepper_matches_full_sequence_forward(prior_scale):
     """Reset on M rows then step-by-step on the true inputs equals the teacher-forced full-sequence forward."""
-    model = small_model(GO2, num_heads=4)
+    model = small_model(GO2, num_heads=4, prior_scale=prior_scale)
     n, m, t = 3, 5, 12
     states, actions = torch.randn(n, t, GO2.state_dim) * 2, torch.randn(n, t, GO2.action_dim)
     with torch.no_grad():
@@ -176,3 +178,28 @@ def test_stepper_inside_and_outside_inference_mode():
     with torch.inference_mode():
         stepper.reset(torch.tensor([0]), window[0][:1], window[1][:1])
     assert torch.isfinite(out.next_state).all()
+
+
+def test_prior_functions_are_fixed_and_change_the_heads():
+    model = small_model(prior_scale=2.0)
+    assert model.prior is not None and not any(p.requires_grad for p in model.prior.parameters())
+    plain = small_model(prior_scale=0.0)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("prior.")})
+    states, actions = torch.randn(2, 5, 45), torch.randn(2, 5, 12)
+    with torch.no_grad():
+        a, _ = model(states, actions)
+        b, _ = plain(states, actions)
+    diff = (a.mean - b.mean) / model.delta_norm.std  # the prior, in units of the one-step change
+    assert diff.abs().mean() > 0.05 and not torch.allclose(diff[0], diff[1])  # differs per head
+    assert model.flops()["head"] > plain.flops()["head"]
+
+
+def test_std_scale_applies_outside_training_only():
+    model = small_model()
+    model.log_std_scale.fill_(math.log(3.0))
+    states, actions = torch.randn(2, 5, 45), torch.randn(2, 5, 12)
+    with torch.no_grad():
+        trained, _ = model.train()(states, actions)
+        served, _ = model.eval()(states, actions)
+    assert torch.allclose(served.std, 3.0 * trained.std, rtol=1e-5)
+    assert torch.equal(served.mean, trained.mean)

@@ -68,7 +68,9 @@ def test_train_resume_eval(tmp_path):
     assert "constant_velocity" in proc.stdout and "Pearson" in proc.stdout
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["horizons"] == [1, 5] and report["robot"] == "go2"
-    assert len(list((tmp_path / "eval").glob("*.png"))) == 4
+    assert len(list((tmp_path / "eval").glob("*.png"))) == 5
+    assert set(report["calibration"]["per_head"]) == {"all", *GO2.state_slices}
+    assert report["correlation"]["num_windows"] == 4 and len(report["correlation"]["normalised"]["pearson_ci"]) == 2
 
 
 def test_train_rejects_bad_data_with_exit_2(tmp_path):

@@ -5,6 +5,7 @@
 - :mod:`.data`: dataset files (reference CSV, our .npz), :class:`TransitionStore`, :class:`ReplayBuffer`.
 - :mod:`.train`: dual-autoregressive loss, :class:`Trainer`, checkpoints.
 - :mod:`.evaluate`: open-loop rollouts, errors vs baselines, uncertainty correlation, plots.
+- :mod:`.uncertainty`: strided windows, correlation intervals, OOD AUROC, std calibration.
 - :mod:`.benchmark`: speed and memory measurements.
 """
 

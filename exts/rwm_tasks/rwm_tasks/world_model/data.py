@@ -380,16 +380,24 @@ class WindowBatch:
     contacts: Tensor
     terminations: Tensor
     extension: Tensor
+    keys: Tensor | None = None
+    """[n] int64 id of each window (its first row in the source), for fixed per-window bootstrap weights."""
 
     @classmethod
-    def from_columns(cls, columns: Tensor, layout: RobotLayout) -> WindowBatch:
+    def from_columns(cls, columns: Tensor, layout: RobotLayout, keys: Tensor | None = None) -> WindowBatch:
         sl = layout.column_slices
         ext = columns[..., sl["extension"]] if "extension" in sl else columns[..., :0]
         return cls(columns[..., sl["state"]], columns[..., sl["action"]], columns[..., sl["contact"]],
-                   columns[..., sl["termination"]], ext)  # fmt: skip
+                   columns[..., sl["termination"]], ext, keys)  # fmt: skip
 
     def __len__(self) -> int:
         return self.states.shape[0]
+
+    def select(self, idx: Tensor) -> WindowBatch:
+        """The windows at ``idx``."""
+        keys = None if self.keys is None else self.keys[idx]
+        return WindowBatch(self.states[idx], self.actions[idx], self.contacts[idx], self.terminations[idx],
+                           self.extension[idx], keys)  # fmt: skip
 
 
 class TransitionStore:
@@ -437,7 +445,7 @@ class TransitionStore:
     def get(self, starts: Tensor) -> WindowBatch:
         """Windows beginning at row indices ``starts`` [n] -> fields [n, W, dim]."""
         rows = starts.to(self.device).reshape(-1, 1) + torch.arange(self.window, device=self.device)
-        return WindowBatch.from_columns(self.columns[rows], self.layout)
+        return WindowBatch.from_columns(self.columns[rows], self.layout, starts.reshape(-1).long().cpu())
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> WindowBatch:
         """Uniform over all valid windows (with replacement)."""
@@ -485,6 +493,8 @@ class ReplayBuffer:
         self.first = torch.zeros(num_envs, capacity_per_env, dtype=torch.bool, device=self.device)
         self.ptr = 0
         self.size = 0
+        self.steps = 0
+        """Steps added since creation (absolute time of the next row)."""
         self._valid: tuple[Tensor, Tensor] | None = None
 
     def __len__(self) -> int:
@@ -515,6 +525,7 @@ class ReplayBuffer:
         self.first[:, self.ptr] = first
         self.ptr = (self.ptr + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+        self.steps += 1
         self._valid = None
 
     def _valid_windows(self) -> tuple[Tensor, Tensor]:
@@ -566,4 +577,7 @@ class ReplayBuffer:
             raise ValueError(f"replay buffer holds no window of {self.window} rows yet ({self.size} steps per env)")
         idx = torch.randint(env.numel(), (batch_size,), generator=generator).to(self.device)
         rows = (pos[idx].unsqueeze(1) + torch.arange(self.window, device=self.device)) % self.capacity
-        return WindowBatch.from_columns(self.columns[env[idx].unsqueeze(1), rows], self.layout)
+        oldest = self.steps - self.size  # absolute time of the oldest stored row
+        age = (pos[idx] - (self.ptr - self.size)) % self.capacity
+        keys = env[idx].cpu().long() * (1 << 40) + (oldest + age).cpu().long()
+        return WindowBatch.from_columns(self.columns[env[idx].unsqueeze(1), rows], self.layout, keys)

@@ -11,12 +11,19 @@ Protocol:
   velocities stay constant; joint positions integrate the last joint velocity, ``q_k = q + k dt qdot``;
   everything else held). 'linear' (each dimension extrapolated from the last two history rows) is reported
   as a third, stronger-at-one-step reference.
-- uncertainty vs error (REFERENCE §1): 32 windows spread evenly over the held-out data, 200-step rollouts.
-  Main figure, "step-averaged": per window, the epistemic u (see EnsembleWorldModel.epistemic) averaged over
-  the 200 steps against the window's relative L1 error over the 200 steps -> 32 points, Pearson and
-  Spearman. Also reported: per step (u and error averaged over the windows at each step -> 200 points;
-  this mostly asks whether u grows with the horizon like the error) and pooled over (window, step) pairs
-  (6,400 points, per-pair error ``sum_d |err| / sum_d |true|``).
+- uncertainty vs error: windows starting every ``correlation_stride`` rows of each held-out episode,
+  open-loop rollouts of up to 200 steps (cut at the episode end, at least ``correlation_min_steps``). Main
+  figure, "step-averaged": per window, the epistemic u (see EnsembleWorldModel.epistemic) averaged over its
+  steps against the window's error averaged over the same steps, Pearson and Spearman with bootstrap 95 %
+  intervals over windows. The error is given in the units of u (``sum_d |pred - true| / std_d``, normalised
+  state; the main figure) and as raw relative L1 (dominated by the joint efforts, whose raw values are
+  largest). Also: the same on the windows with the full rollout length only, per step (u and error averaged
+  over the windows at each step; asks whether u grows with the horizon like the error) and pooled over
+  (window, step) pairs, both in normalised units.
+- out-of-distribution (``ood_data``): AUROC of the window-averaged u for telling the OOD windows from the
+  held-out ones (same protocol on both; 0.5 = no signal, 1 = u of every OOD window above every held-out one).
+- calibration: share of one-step errors within +-1 predicted std per state group (see
+  :func:`~rwm_tasks.world_model.uncertainty.calibration`; 0.683 for a calibrated Gaussian).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from rwm_tasks.envs.layout import RobotLayout
 from .data import TransitionData, TransitionStore, WindowBatch
 from .model import EnsembleWorldModel
 from .stepper import ModelStepper
+from .uncertainty import auroc, calibration, correlation_ci, strided_windows, window_scores
 
 DEFAULT_HORIZONS = (1, 8, 32, 100)
 DEFAULT_NOISE_SCALES = (0.1, 0.2, 0.4, 0.8)
@@ -140,28 +148,52 @@ def spearman(x: Tensor, y: Tensor) -> float:
     return pearson(_ranks(x), _ranks(y))
 
 
-def uncertainty_error_correlation(r: Rollout) -> dict:
-    """Pearson/Spearman between epistemic u and error (see module doc): per window averaged over steps (main),
-    per step averaged over windows, and pooled over (window, step)."""
-    window_err = (r.pred - r.true).abs().sum((1, 2)) / r.true.abs().sum((1, 2)).clamp_min(1e-12)
-    window_u = r.epistemic.mean(1)
-    step_err = relative_l1(r.pred, r.true, {})["all"]
-    step_u = r.epistemic.mean(0)
-    pooled_err = (r.pred - r.true).abs().sum(-1) / r.true.abs().sum(-1).clamp_min(1e-12)
-    return {
-        "num_windows": r.pred.shape[0],
-        "steps": r.pred.shape[1],
-        "pearson": pearson(window_u, window_err),
-        "spearman": spearman(window_u, window_err),
-        "per_step_pearson": pearson(step_u, step_err),
-        "per_step_spearman": spearman(step_u, step_err),
-        "pooled_pearson": pearson(r.epistemic, pooled_err),
-        "pooled_spearman": spearman(r.epistemic, pooled_err),
-        "window_u": window_u.tolist(),
-        "window_error": window_err.tolist(),
+def uncertainty_error_correlation(
+    model: EnsembleWorldModel, r: Rollout, valid: Tensor | None = None, num_boot: int = 2000, seed: int = 0
+) -> dict:
+    """Epistemic u vs error (see module doc) for a rollout with step validity ``valid`` [n, H] (default: all
+    valid): step-averaged per window with bootstrap intervals (normalised and raw units, all windows and the
+    full-length ones), per step and pooled (normalised units)."""
+    if valid is None:
+        valid = torch.ones(r.epistemic.shape, dtype=torch.bool)
+    w = window_scores(model, r.pred, r.true, r.epistemic, valid)
+    full = valid.all(1)
+    m = valid.double()
+    err_n = ((r.pred - r.true).abs() / model.state_norm.std).sum(-1).double()
+    count = m.sum(0).clamp_min(1)
+    step_u, step_err = (r.epistemic.double() * m).sum(0) / count, (err_n * m).sum(0) / count
+    steps = m.sum(0) > 0
+    out = {
+        "num_windows": int(valid.shape[0]),
+        "num_full_windows": int(full.sum()),
+        "steps": int(valid.shape[1]),
+        "normalised": correlation_ci(w["u"], w["error_normalised"], num_boot, seed),
+        "raw": correlation_ci(w["u"], w["error_raw"], num_boot, seed),
+        "per_step_pearson": pearson(step_u[steps], step_err[steps]),
+        "per_step_spearman": spearman(step_u[steps], step_err[steps]),
+        "pooled_pearson": pearson(r.epistemic[valid], err_n[valid]),
+        "pooled_spearman": spearman(r.epistemic[valid], err_n[valid]),
+        "window_u": w["u"].tolist(),
+        "window_error": w["error_normalised"].tolist(),
+        "window_error_raw": w["error_raw"].tolist(),
+        "window_steps": w["steps"].tolist(),
         "step_u": step_u.tolist(),
         "step_error": step_err.tolist(),
     }
+    if int(full.sum()) >= 3:
+        out["full_length"] = {"normalised": correlation_ci(w["u"][full], w["error_normalised"][full], num_boot, seed),
+                              "raw": correlation_ci(w["u"][full], w["error_raw"][full], num_boot, seed)}  # fmt: skip
+    out["pearson"], out["spearman"] = out["normalised"]["pearson"], out["normalised"]["spearman"]
+    return out
+
+
+def _strided_rollout(model, datas, history, steps, stride, min_steps, max_windows):
+    """Rollouts of the strided windows (evenly thinned to ``max_windows`` if given) and their validity."""
+    batch, valid = strided_windows(datas, history, steps, stride, min_steps)
+    if max_windows and len(batch) > max_windows:
+        pick = torch.linspace(0, len(batch) - 1, max_windows).round().long().unique()
+        batch, valid = batch.select(pick), valid[pick]
+    return rollout(model, batch, history), valid
 
 
 # --- one call that does it all -----------------------------------------------------------------------------------
@@ -172,14 +204,20 @@ def evaluate_model(
     horizons: tuple[int, ...] = DEFAULT_HORIZONS,
     noise_scales: tuple[float, ...] = DEFAULT_NOISE_SCALES,
     max_windows: int = 256,
-    correlation_windows: int = 32,
+    correlation_windows: int | None = None,
     correlation_steps: int = 200,
     seed: int = 0,
     keep_rollout: bool = False,
+    correlation_stride: int = 10,
+    correlation_min_steps: int = 40,
+    ood_data: TransitionData | list[TransitionData] | None = None,
+    calibration_windows: int = 4096,
+    num_boot: int = 2000,
 ) -> dict:
-    """Errors per horizon and state group for the model and baselines, noise robustness and uncertainty
-    correlation on held-out ``data``. Returns a JSON-able dict (plus rollouts under '_rollouts' if
-    ``keep_rollout``)."""
+    """Errors per horizon and state group for the model and baselines, noise robustness, uncertainty vs
+    error, OOD AUROC (with ``ood_data``) and calibration on held-out ``data``. ``correlation_windows``: at
+    most this many of the strided windows (None: all; 0: skip the correlation and OOD parts). Returns a
+    JSON-able dict (plus rollouts under '_rollouts' if ``keep_rollout``)."""
     datas = data if isinstance(data, list) else [data]
     layout = datas[0].layout
     groups = layout.state_slices
@@ -206,11 +244,26 @@ def evaluate_model(
         err = relative_l1(r.pred, r.true, {})["all"]
         report["noise"][str(scale)] = {"all": [float(err[h - 1]) for h in horizons]}
     rollouts = {"main": main, "batch": batch}
-    if correlation_windows:
-        cbatch = TransitionStore(datas, history + correlation_steps).evenly_spaced(correlation_windows)
-        corr_rollout = rollout(model, cbatch, history)
-        report["correlation"] = uncertainty_error_correlation(corr_rollout)
+    if correlation_windows != 0:
+        min_steps = min(correlation_min_steps, correlation_steps)
+        corr_rollout, valid = _strided_rollout(model, datas, history, correlation_steps, correlation_stride,
+                                               min_steps, correlation_windows)  # fmt: skip
+        report["correlation"] = uncertainty_error_correlation(model, corr_rollout, valid, num_boot, seed)
+        report["correlation"]["stride"] = correlation_stride
         rollouts["correlation"] = corr_rollout
+        if ood_data is not None:
+            odatas = ood_data if isinstance(ood_data, list) else [ood_data]
+            ood_rollout, ood_valid = _strided_rollout(model, odatas, history, correlation_steps,
+                                                      correlation_stride, min_steps, correlation_windows)  # fmt: skip
+            ood_u = window_scores(model, ood_rollout.pred, ood_rollout.true, ood_rollout.epistemic, ood_valid)["u"]
+            test_u = torch.tensor(report["correlation"]["window_u"])
+            report["ood"] = {"auroc": auroc(test_u, ood_u), "num_windows": len(ood_u), "test_u_mean": float(
+                test_u.mean()), "ood_u_mean": float(ood_u.mean()), "window_u": ood_u.tolist()}  # fmt: skip
+    cal_batch, _ = strided_windows(datas, history, 1, 1)
+    if len(cal_batch) > calibration_windows:
+        pick = torch.linspace(0, len(cal_batch) - 1, calibration_windows).round().long().unique()
+        cal_batch = cal_batch.select(pick)
+    report["calibration"] = calibration(model, cal_batch, history, groups)
     if keep_rollout:
         report["_rollouts"] = rollouts
     return report
@@ -232,12 +285,29 @@ def format_report(report: dict) -> str:
             lines.append(f"{'noise ' + scale:<37} " + " ".join(f"{v:8.3f}" for v in e["all"]))
     if "correlation" in report:
         c = report["correlation"]
-        lines.append(
-            f"epistemic u vs error ({c['num_windows']} windows x {c['steps']} steps): step-averaged per window "
-            f"Pearson {c['pearson']:.3f} Spearman {c['spearman']:.3f}; per step Pearson {c['per_step_pearson']:.3f} "
-            f"Spearman {c['per_step_spearman']:.3f}; pooled Pearson {c['pooled_pearson']:.3f} "
-            f"Spearman {c['pooled_spearman']:.3f}"
-        )
+        fmt = lambda r: (f"Pearson {r['pearson']:.3f} [{r['pearson_ci'][0]:.3f}, {r['pearson_ci'][1]:.3f}]  "  # noqa: E731
+                         f"Spearman {r['spearman']:.3f} [{r['spearman_ci'][0]:.3f}, {r['spearman_ci'][1]:.3f}]")
+        lines.append(f"epistemic u vs error, step-averaged per window ({c['num_windows']} windows every "
+                     f"{c.get('stride', '?')} rows, rollouts of up to {c['steps']} steps; 95 % bootstrap intervals):")
+        lines.append(f"  error in u's units (normalised state): {fmt(c['normalised'])}")
+        lines.append(f"  error as raw relative L1:               {fmt(c['raw'])}")
+        if "full_length" in c:
+            lines.append(f"  full-length windows only ({c['num_full_windows']}), normalised: "
+                         f"{fmt(c['full_length']['normalised'])}")
+        lines.append(f"  per step Pearson {c['per_step_pearson']:.3f} Spearman {c['per_step_spearman']:.3f}; "
+                     f"pooled (window, step) Pearson {c['pooled_pearson']:.3f} Spearman {c['pooled_spearman']:.3f}")
+    if "ood" in report:
+        o = report["ood"]
+        lines.append(f"out-of-distribution data: AUROC of u {o['auroc']:.3f} ({o['num_windows']} OOD windows; mean u "
+                     f"held-out {o['test_u_mean']:.3f}, OOD {o['ood_u_mean']:.3f})")
+    if "calibration" in report:
+        cal = report["calibration"]
+        names = list(cal["per_head"])
+        lines.append(f"calibration: share of one-step errors within +-1 predicted std ({cal['num_samples']} "
+                     f"predictions; a calibrated Gaussian: share 0.683, median |error| / std 0.674):")
+        lines.append(f"  {'':<22}" + " ".join(f"{n[:17]:>17}" for n in names))
+        for key in ("per_head", "ensemble", "median_error_over_std"):
+            lines.append(f"  {key:<22}" + " ".join(f"{cal[key][n]:17.3f}" for n in names))
     return "\n".join(lines)
 
 
@@ -307,28 +377,60 @@ def plot_error_vs_horizon(report: dict, path: str | Path) -> None:
     plt.close(fig)
 
 
-def plot_uncertainty_vs_error(r: Rollout, corr: dict, path: str | Path) -> None:
-    """Epistemic u against error: per window (main), per step and pooled, correlations in the titles."""
+def plot_uncertainty_vs_error(report: dict, path: str | Path) -> None:
+    """Epistemic u against error per window (normalised and raw units, intervals in the titles), per step,
+    and u of held-out vs OOD windows when the report has them."""
     plt = _pyplot()
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(17, 5))
-    a.scatter(corr["window_u"], corr["window_error"], s=25)
-    a.set_title(f"per window, averaged over {corr['steps']} steps ({corr['num_windows']} windows)\n"
-                f"Pearson r = {corr['pearson']:.2f}, Spearman = {corr['spearman']:.2f}")  # fmt: skip
-    a.set_xlabel("epistemic u (window mean)")
+    corr, ood = report["correlation"], report.get("ood")
+    fig, axes = plt.subplots(1, 4 if ood else 3, figsize=(22 if ood else 17, 5))
+
+    def title(r: dict) -> str:
+        return (f"Pearson {r['pearson']:.2f} [{r['pearson_ci'][0]:.2f}, {r['pearson_ci'][1]:.2f}], "
+                f"Spearman {r['spearman']:.2f} [{r['spearman_ci'][0]:.2f}, {r['spearman_ci'][1]:.2f}]")  # fmt: skip
+
+    for ax, key, err, label in ((axes[0], "normalised", "window_error", "error, normalised (units of u)"),
+                                (axes[1], "raw", "window_error_raw", "relative L1 error, raw units")):  # fmt: skip
+        ax.scatter(corr["window_u"], corr[err], c=corr["window_steps"], cmap="viridis", s=14)
+        ax.set_title(f"per window ({corr['num_windows']}), {key}\n{title(corr[key])}", fontsize=10)
+        ax.set_xlabel("epistemic u (window mean)")
+        ax.set_ylabel(label)
     steps = torch.arange(1, len(corr["step_u"]) + 1)
-    sc = b.scatter(corr["step_u"], corr["step_error"], c=steps, cmap="viridis", s=12)
-    fig.colorbar(sc, ax=b, label="forecast step")
-    b.set_title(f"per step, averaged over windows\nPearson r = {corr['per_step_pearson']:.2f}, "
-                f"Spearman = {corr['per_step_spearman']:.2f}")  # fmt: skip
-    b.set_xlabel("epistemic u (mean over windows)")
-    pooled_err = (r.pred - r.true).abs().sum(-1) / r.true.abs().sum(-1)
-    c.scatter(r.epistemic.flatten(), pooled_err.flatten(), s=3, alpha=0.25)
-    c.set_title(f"pooled per window and step\nPearson r = {corr['pooled_pearson']:.2f}, "
-                f"Spearman = {corr['pooled_spearman']:.2f}")  # fmt: skip
-    c.set_xlabel("epistemic u")
-    for ax in (a, b, c):
-        ax.set_ylabel("relative L1 error")
+    sc = axes[2].scatter(corr["step_u"], corr["step_error"], c=steps, cmap="viridis", s=12)
+    fig.colorbar(sc, ax=axes[2], label="forecast step (colour also: window steps)")
+    axes[2].set_title(f"per step, averaged over windows\nPearson {corr['per_step_pearson']:.2f}, "
+                      f"Spearman {corr['per_step_spearman']:.2f}", fontsize=10)  # fmt: skip
+    axes[2].set_xlabel("epistemic u (mean over windows)")
+    axes[2].set_ylabel("error, normalised")
+    if ood:
+        bins = torch.linspace(0, max(max(corr["window_u"]), max(ood["window_u"])), 30).tolist()
+        axes[3].hist(corr["window_u"], bins=bins, alpha=0.6, label="held-out")
+        axes[3].hist(ood["window_u"], bins=bins, alpha=0.6, label="OOD")
+        axes[3].set_title(f"u per window: held-out vs OOD data\nAUROC {ood['auroc']:.3f}", fontsize=10)
+        axes[3].set_xlabel("epistemic u (window mean)")
+        axes[3].legend()
+    for ax in axes:
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_calibration(report: dict, path: str | Path) -> None:
+    """Share of one-step errors within +-1 predicted std per state group, per head and ensemble."""
+    plt = _pyplot()
+    cal = report["calibration"]
+    names = list(cal["per_head"])
+    x = torch.arange(len(names)).float()
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.axhspan(0.58, 0.78, color="C2", alpha=0.15, label="target 0.58-0.78")
+    ax.axhline(0.683, color="C2", lw=1)
+    ax.bar(x - 0.2, [cal["per_head"][n] for n in names], 0.4, label="per head (own mean and std)")
+    ax.bar(x + 0.2, [cal["ensemble"][n] for n in names], 0.4, label="ensemble (mixture std)")
+    ax.set_xticks(x.tolist(), names, rotation=20, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share within +-1 std")
+    ax.set_title(f"{report['robot']}: calibration of one-step predictions ({cal['num_samples']} windows)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -361,7 +463,10 @@ def write_plots(report: dict, layout: RobotLayout, out_dir: str | Path) -> list[
     plot_trajectories(ro["main"], ro["batch"], layout, paths[0], window=len(ro["batch"]) // 3)
     plot_error_vs_horizon(report, paths[1])
     plot_noise_robustness(report, paths[2])
-    if "correlation" in ro:
+    if "correlation" in report:
         paths.append(out / "uncertainty_vs_error.png")
-        plot_uncertainty_vs_error(ro["correlation"], report["correlation"], paths[-1])
+        plot_uncertainty_vs_error(report, paths[-1])
+    if "calibration" in report:
+        paths.append(out / "calibration.png")
+        plot_calibration(report, paths[-1])
     return paths

@@ -11,9 +11,24 @@ Design (what and why):
   (on ANYmal D data projected gravity changes by ~1 % of its std per step, joint efforts by ~50 %).
 - Log-std (per head and dimension, normalised-state space) is ``log(delta_std) + soft_clamp(raw, lo, hi)``
   with ``soft_clamp(x) = lo + softplus((hi - softplus(hi - x)) - lo)`` and per-dimension learnable bounds
-  ``lo``/``hi`` initialised at -5/-4 (the reference's values, here relative to the typical one-step change).
-  The clamp keeps gradients alive at the bounds so the bounds move where the NLL needs them; the trainer adds
-  a small penalty on ``hi - lo`` so they only widen when the data asks for it.
+  ``lo``/``hi`` initialised at -5/+1, relative to the typical one-step change: a head starts at std =
+  ``delta_std`` and the NLL can reach a std that matches the one-step errors without first dragging a bound
+  upwards. (Bounds of -5/-4 here held the std at 0.7-1.8 % of ``delta_std``, far below the
+  errors: sampled imagination was deterministic in effect and its std uncalibrated.) The clamp keeps
+  gradients alive at the bounds; the trainer adds a small penalty on ``hi - lo``.
+- Held-out std calibration: trained on its own windows a head's std matches its training errors, which on
+  small datasets are several times smaller than its errors on new data. ``log_std_scale`` (per dimension,
+  fitted on held-out windows by :func:`~rwm_tasks.world_model.uncertainty.fit_std_scale`, 0 = none) is added
+  to the log-std outside training (``model.eval()``).
+- Heads start diverse: every layer keeps PyTorch's default init (a head's output layer scaled down would
+  shrink the heads' initial disagreement, the seed of the epistemic signal, by the same factor).
+- Randomised prior functions (``prior_scale > 0``, the default): every head adds ``prior_scale * p_b(x)`` to its
+  state output, ``p_b`` a fixed random MLP of the current normalised input x = (state, action). Trained heads
+  learn to cancel their prior on the data; away from it they cannot, so the heads disagree there even when
+  the shared GRU features drift the same way for all heads.
+- Contact and termination heads are trained with BCE positive-class weights ``w``; the logit then estimates
+  ``logit(p) + log w``. The weights are buffers of the model and :meth:`contact_prob` /
+  :meth:`termination_prob` return the calibrated ``sigmoid(logit - log w)``.
 - Speed: imagination steps the GRU with :meth:`step_base` (same maths as ``nn.GRU``, fewer elementwise
   passes), the shared first head layer is one [E, H] x [H, B*128] matmul with fused bias, and odd output
   widths are zero-padded to a multiple of 8 for the batched matmul.
@@ -22,7 +37,8 @@ Design (what and why):
 
 Uncertainty definitions (one scalar per env/sample):
 - epistemic ``u = sum_d std_b(mean_n[b, d])``: population standard deviation (ddof 0) over the B heads of
-  the heads' predicted means in normalised state units, summed over state dimensions (0 for B = 1).
+  the heads' predicted means in normalised state units, summed over state dimensions (0 for B = 1); with
+  prior functions the means include each head's prior.
 - aleatoric ``sum_d mean_b(std_n[b, d])``: the heads' predicted standard deviations in normalised state
   units, averaged over the given heads and summed over state dimensions (the stepper reports it for each
   env's own head).
@@ -56,7 +72,12 @@ class WorldModelConfig:
     """B; 1 is plain RWM (no epistemic uncertainty)."""
     head_hidden_dims: tuple[int, ...] = (128,)
     logstd_min_init: float = -5.0
-    logstd_max_init: float = -4.0
+    """Initial lower log-std bound, relative to each dimension's one-step-change std."""
+    logstd_max_init: float = 1.0
+    """Initial upper log-std bound, relative to each dimension's one-step-change std."""
+    prior_scale: float = 1.0
+    """Randomised prior functions: scale of each head's fixed random prior (0: off)."""
+    prior_hidden_dim: int = 64
     norm_floor: float = 1e-2
     """Floor of the per-dimension std of states, actions and extensions (raw units)."""
     delta_norm_floor: float = 1e-3
@@ -178,9 +199,12 @@ class EnsembleWorldModel(nn.Module):
         self.heads = EnsembleMLP(c.num_heads, c.hidden_dim, tuple(c.head_hidden_dims), sum(self._split))
         self.logstd_min = nn.Parameter(torch.full((s,), float(c.logstd_min_init)))
         self.logstd_max = nn.Parameter(torch.full((s,), float(c.logstd_max_init)))
-        with torch.no_grad():  # start close to "next = last + mean change": small output layer
-            self.heads.layers[-1].weight.mul_(0.1)
-            self.heads.layers[-1].bias.zero_()
+        self.register_buffer("log_std_scale", torch.zeros(s))
+        self.register_buffer("contact_pos_weight", torch.ones(c.contact_dim))
+        self.register_buffer("termination_pos_weight", torch.ones(c.termination_dim))
+        self.prior = None
+        if c.prior_scale > 0:
+            self.prior = EnsembleMLP(c.num_heads, s + a, (c.prior_hidden_dim,), s).requires_grad_(False)
 
     @property
     def num_heads(self) -> int:
@@ -229,28 +253,62 @@ class EnsembleWorldModel(nn.Module):
             x = torch.addcmul(n, rz[:, h_dim:], h.sub(n), out=new[layer])  # (1 - z) * n + z * h
         return x, new
 
+    # --- flag probabilities ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def set_flag_weights(self, contact: Tensor | None, termination: Tensor | None) -> None:
+        """Store the BCE positive-class weights the flag heads are trained with (None: keep)."""
+        for buf, w in ((self.contact_pos_weight, contact), (self.termination_pos_weight, termination)):
+            if w is not None:
+                buf.copy_(torch.as_tensor(w, dtype=buf.dtype).reshape(buf.shape))
+
+    def contact_prob(self, logits: Tensor) -> Tensor:
+        """Calibrated contact probabilities ``sigmoid(logit - log w)`` [..., C]."""
+        return torch.sigmoid(logits - self.contact_pos_weight.log())
+
+    def termination_prob(self, logits: Tensor) -> Tensor:
+        """Calibrated termination probabilities ``sigmoid(logit - log w)`` [..., T]."""
+        return torch.sigmoid(logits - self.termination_pos_weight.log())
+
+    # --- heads -------------------------------------------------------------------------------------------
+    def _with_prior(self, raw: Tensor, last_state_n: Tensor, last_action_n: Tensor | None, shared: bool) -> Tensor:
+        """Add each head's fixed random prior to its state output (no-op without priors). ``shared``: the
+        inputs [..., S] are the same for every head, else [B, ..., S]."""
+        if self.prior is None:
+            return raw
+        if last_action_n is None:
+            raise ValueError("a model with prior functions needs the last input action")
+        x = torch.cat([last_state_n, last_action_n.expand(*last_state_n.shape[:-1], -1)], -1)
+        lead = x.shape[:-1] if shared else x.shape[1:-1]
+        x = x.reshape(-1, x.shape[-1]) if shared else x.reshape(self.num_heads, -1, x.shape[-1])
+        s = self.config.state_dim
+        p = self.prior(x, shared=shared).reshape(self.num_heads, *lead, s)
+        return torch.cat([raw[..., :s] + self.config.prior_scale * p, raw[..., s:]], -1)
+
     def _decode(self, raw: Tensor, last_state_n: Tensor) -> HeadOutput:
         mu, raw_logstd, contact, termination, extension = raw.split(self._split, -1)
         mean = last_state_n + self.delta_norm.denormalize(mu)
         logstd = soft_clamp(raw_logstd, self.logstd_min, self.logstd_max) + self.delta_norm.std.log()
+        if not self.training:
+            logstd = logstd + self.log_std_scale
         return HeadOutput(mean, logstd, contact, termination, extension)
 
-    def predict(self, features: Tensor, last_state_n: Tensor) -> HeadOutput:
-        """All B heads on shared features [..., H] with last input states [..., S] -> fields [B, ..., *]."""
+    def predict(self, features: Tensor, last_state_n: Tensor, last_action_n: Tensor | None = None) -> HeadOutput:
+        """All B heads on shared features [..., H] with the last input states [..., S] (and actions [..., A],
+        needed with prior functions) -> fields [B, ..., *]."""
         lead = features.shape[:-1]
         raw = self.heads(features.reshape(-1, features.shape[-1]), shared=True)
         raw = raw.reshape(self.num_heads, *lead, raw.shape[-1])
-        return self._decode(raw, last_state_n)
+        return self._decode(self._with_prior(raw, last_state_n, last_action_n, True), last_state_n)
 
     def predict_for_heads(
-        self, features: Tensor, last_state_n: Tensor, heads: Tensor
+        self, features: Tensor, last_state_n: Tensor, heads: Tensor, last_action_n: Tensor | None = None
     ) -> tuple[Tensor, Tensor, HeadOutput]:
-        """Imagination: from features [E, H] and last states [E, S], the ensemble-mean prediction [E, S]
-        (normalised), the epistemic u [E] over all heads and the full output of each env's own head ``heads``
-        [E] (fields [E, *]; only that head's log-std and extra outputs are decoded). Every head's mean is
-        ``s + delta_mean + delta_std * out_b``, so the spread over heads is ``delta_std * std_b(out_b)``:
-        computed on the head outputs directly, without forming the B means."""
-        raw = self.heads(features, shared=True)
+        """Imagination: from features [E, H] and last states [E, S] (actions [E, A]), the ensemble-mean
+        prediction [E, S] (normalised), the epistemic u [E] over all heads and the full output of each env's
+        own head ``heads`` [E] (fields [E, *]; only that head's log-std and extra outputs are decoded). Every
+        head's mean is ``s + delta_mean + delta_std * out_b``, so the spread over heads is
+        ``delta_std * std_b(out_b)``: computed on the head outputs directly, without forming the B means."""
+        raw = self._with_prior(self.heads(features, shared=True), last_state_n, last_action_n, True)
         out = raw[..., : self.config.state_dim]
         out_mean = out.mean(0)
         spread = (out - out_mean).square_().mean(0).sqrt_()
@@ -259,16 +317,19 @@ class EnsembleWorldModel(nn.Module):
         own = self._decode(raw[heads, torch.arange(heads.numel(), device=heads.device)], last_state_n)
         return ensemble_mean, epistemic, own
 
-    def predict_per_head(self, features: Tensor, last_state_n: Tensor) -> HeadOutput:
-        """Head b on row b only: features [B, n, H], last states [B, n, S] -> fields [B, n, *]."""
-        return self._decode(self.heads(features, shared=False), last_state_n)
+    def predict_per_head(
+        self, features: Tensor, last_state_n: Tensor, last_action_n: Tensor | None = None
+    ) -> HeadOutput:
+        """Head b on row b only: features [B, n, H], last states [B, n, S] (actions [B, n, A]) -> [B, n, *]."""
+        raw = self._with_prior(self.heads(features, shared=False), last_state_n, last_action_n, False)
+        return self._decode(raw, last_state_n)
 
     def forward(self, states: Tensor, actions: Tensor, hidden: Tensor | None = None) -> tuple[HeadOutput, Tensor]:
         """Teacher-forced one-step predictions for raw sequences [n, T, S] / [n, T, A]: output at t predicts
         step t+1 for every head (fields [B, n, T, *], normalised); returns the final hidden state too."""
         states_n, actions_n = self.normalize_inputs(states, actions)
         features, hidden = self.encode(states_n, actions_n, hidden)
-        return self.predict(features, states_n), hidden
+        return self.predict(features, states_n, actions_n), hidden
 
     # --- uncertainty -----------------------------------------------------------------------------------------
     @staticmethod
@@ -293,6 +354,8 @@ class EnsembleWorldModel(nn.Module):
             in_dim = c.hidden_dim
         dims = [c.hidden_dim, *c.head_hidden_dims, sum(self._split)]
         head_macs = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+        if self.prior is not None:
+            head_macs += (c.state_dim + c.action_dim) * c.prior_hidden_dim + c.prior_hidden_dim * c.state_dim
         return {"gru": 2 * macs, "head": 2 * head_macs}
 
     def flops_per_step(self, all_heads: bool = True) -> int:

@@ -25,8 +25,8 @@ class StepOutput:
     mean: Tensor  # [E, S] chosen head's mean
     ensemble_mean: Tensor  # [E, S] mean over heads
     std: Tensor  # [E, S] chosen head's aleatoric std
-    contact_prob: Tensor  # [E, C] chosen head
-    termination_prob: Tensor  # [E] chosen head
+    contact_prob: Tensor  # [E, C] chosen head, calibrated (BCE positive weight undone)
+    termination_prob: Tensor  # [E] chosen head, calibrated
     extension: Tensor  # [E, X] chosen head (X may be 0)
     epistemic: Tensor  # [E] see EnsembleWorldModel.epistemic (normalised units, summed over dims)
     aleatoric: Tensor  # [E] sum over dims of the own head's std (normalised units)
@@ -71,18 +71,19 @@ class ModelStepper:
         self.heads[env_ids] = heads
         if n == 0:
             empty = self.hidden.new_zeros(0, self.model.config.state_dim)
-            return self._output(*self.model.predict_for_heads(self.hidden[-1, :0], empty, heads))
+            empty_a = self.hidden.new_zeros(0, self.model.config.action_dim)
+            return self._output(*self.model.predict_for_heads(self.hidden[-1, :0], empty, heads, empty_a))
         states_n, actions_n = self.model.normalize_inputs(states, actions)
         features, hidden = self.model.encode(states_n, actions_n)
         self.hidden[:, env_ids] = hidden
-        return self._output(*self.model.predict_for_heads(features[:, -1], states_n[:, -1], heads))
+        return self._output(*self.model.predict_for_heads(features[:, -1], states_n[:, -1], heads, actions_n[:, -1]))
 
     @torch.no_grad()
     def step(self, states: Tensor, actions: Tensor) -> StepOutput:
         """One step for all E envs from current state [E, S] and action [E, A]; advances the hidden state."""
         states_n, actions_n = self.model.normalize_inputs(states, actions)
         features, self.hidden = self.model.step_base(torch.cat([states_n, actions_n], -1), self.hidden)
-        return self._output(*self.model.predict_for_heads(features, states_n, self.heads))
+        return self._output(*self.model.predict_for_heads(features, states_n, self.heads, actions_n))
 
     def _make_writable(self) -> None:
         """State created under ``torch.inference_mode`` cannot be written in place outside it: copy it."""
@@ -106,8 +107,8 @@ class ModelStepper:
             mean=m.state_norm.denormalize(own.mean),
             ensemble_mean=m.state_norm.denormalize(ensemble_mean_n),
             std=m.state_norm.scale(std_n),
-            contact_prob=torch.sigmoid(own.contact_logits),
-            termination_prob=torch.sigmoid(own.termination_logits).squeeze(-1),
+            contact_prob=m.contact_prob(own.contact_logits),
+            termination_prob=m.termination_prob(own.termination_logits).squeeze(-1),
             extension=m.extension_norm.denormalize(own.extension),
             epistemic=epistemic,
             aleatoric=std_n.sum(-1),

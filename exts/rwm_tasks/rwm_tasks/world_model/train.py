@@ -7,15 +7,20 @@ Forecast (one minibatch of windows of M + N rows):
    ``mean + std * eps`` (not detached, so gradients flow through the rollout) with the true action; the GRU
    then runs on B x n rows, every head's branch starting from the SAME post-history hidden state (the
    reference leaks hidden state between heads).
-Loss per step k (0-based) and head: Gaussian NLL (or MSE) of the normalised state, contact and termination
-BCE with positive-class weights from the data (capped) and extension MSE, weighted ``alpha**k`` (weights
+Loss per step k (0-based) and head: the state term (default 'mse_nll': squared error of the mean in units of
+the one-step change at every step, plus the Gaussian NLL of the std on the one-step errors, see
+:attr:`TrainConfig.loss`), contact and termination BCE with positive-class weights from the data (capped;
+the model stores them to undo them at inference) and extension MSE, weighted ``alpha**k`` (weights
 normalised to sum 1, so alpha = 1 is the plain mean).
 
-Bootstrap: every head sees its own bootstrap resample of the minibatch. Instead of re-running the history
-for B resampled minibatches, each head b draws n indices with replacement from the shared minibatch and its
-per-window losses are weighted by the draw counts ``w[b, i]``. Because the base is shared and deterministic,
-``sum_i w[b, i] * loss[b, i] / n`` equals head b's loss on its resampled batch exactly, at the cost of one
-history pass.
+Bootstrap: every head trains on its own fixed bootstrap replicate of the data. Head b weighs window w by a
+Poisson(1) count that is a fixed function of (seed, b, block of w's key), so over many epochs each head keeps
+seeing its own resample (a weight redrawn per minibatch averages out and all heads end up fitting the same
+data). Blocks of ``bootstrap_block`` consecutive window starts share one weight (default: one window length):
+neighbouring windows overlap in all but a row, so single-window blocks would leave every row in the data of
+every head with nearly the same weight. About e^-1 = 37 % of the blocks weigh 0 for a head. (Blocks of four
+windows made the heads disagree more but cost accuracy in a short run: each head then fits 63 % of the data.) The minibatch is shared by all heads and the
+weights scale the per-window losses, so the history runs through the GRU once for all heads.
 
 Defaults are set for the small datasets this project trains on (thousands to a few 100k transitions) and
 a CPU budget of minutes: Adam lr 3e-3 with minibatch 128 (on the 3k-row ANYmal D slice this reached a
@@ -31,6 +36,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -41,7 +47,10 @@ from .data import WindowBatch, atomic_write, resolve_layout
 from .model import EnsembleWorldModel, HeadOutput, WorldModelConfig
 
 CHECKPOINT_FORMAT = "rwm_tasks/world_model"
-CHECKPOINT_VERSION = 1
+LOSSES = ("mse_nll", "nll", "mse")
+CHECKPOINT_VERSION = 2
+"""2: flag-head positive weights and the held-out std scale are model buffers (version 1 files load with the
+trainer state's weights and no std scale)."""
 
 
 @dataclass
@@ -52,14 +61,20 @@ class TrainConfig:
     """N: autoregressive prediction steps in the loss."""
     alpha: float = 1.0
     """Step weight base: step k weighs alpha**k (normalised)."""
-    loss: str = "nll"
-    """'nll' (Gaussian negative log-likelihood, samples fed back) or 'mse' (squared error in units of each
-    dimension's one-step-change std, the scale the heads predict in; means fed back, std untrained)."""
+    loss: str = "mse_nll"
+    """'mse_nll': the mean by squared error in units of each dimension's one-step-change std (the scale the
+    heads predict in) at every step, the std by the Gaussian NLL of the one-step errors with the mean held
+    fixed (teacher-forced history rows and the first forecast step, whose input is true), samples fed back.
+    'nll': Gaussian negative log-likelihood of mean and std at every step, samples fed back (the std soon
+    matches the large early errors and the 1 / std^2 weighting then slows the mean's learning).
+    'mse': the squared error only, means fed back, std untrained."""
     batch_size: int = 128
     learning_rate: float = 3e-3
     weight_decay: float = 1e-5
     grad_clip: float = 1.0
     bootstrap: bool = True
+    bootstrap_block: int = 0
+    """Window starts per bootstrap block (one weight per head and block); 0: one window length."""
     contact_weight: float = 1.0
     termination_weight: float = 1.0
     extension_weight: float = 1.0
@@ -94,9 +109,34 @@ def pos_weight_from_rate(rate: Tensor, cap: float) -> Tensor:
 
 
 def bootstrap_weights(num_heads: int, n: int, generator: torch.Generator | None = None) -> Tensor:
-    """[B, n] counts of n draws with replacement per head (each row sums to n)."""
+    """[B, n] counts of n draws with replacement per head (each row sums to n): a per-minibatch resample,
+    the fallback for batches without window keys."""
     idx = torch.randint(n, (num_heads, n), generator=generator)
     return torch.zeros(num_heads, n).scatter_add_(1, idx, torch.ones(num_heads, n))
+
+
+_POISSON1_CDF = np.cumsum([math.exp(-1.0) / math.factorial(k) for k in range(16)])
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """A 64-bit integer hash (splitmix64 finaliser): nearby inputs give unrelated outputs."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def window_bootstrap_weights(keys: Tensor, num_heads: int, seed: int = 0, block: int = 1) -> Tensor:
+    """[B, n] Poisson(1) weights of windows with integer ``keys`` [n] (window start ids): a fixed function of
+    (seed, head, key // block), so a window weighs the same for a head in every epoch and heads differ."""
+    block_ids = (keys.detach().cpu().long() // max(int(block), 1)).numpy().astype(np.uint64)
+    heads = np.arange(num_heads, dtype=np.uint64)[:, None]
+    with np.errstate(over="ignore"):
+        h = _mix64(block_ids[None, :] * np.uint64(0x9E3779B97F4A7C15) + _mix64(heads + np.uint64(seed) * np.uint64(
+            0x632BE59BD9B4E019) + np.uint64(1)))  # fmt: skip
+    u = (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return torch.as_tensor(np.searchsorted(_POISSON1_CDF, u, side="right"), dtype=torch.float32)
 
 
 def _randn(shape, like: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -121,8 +161,10 @@ def dual_autoregressive_forecast(
     heads, n = model.num_heads, states_n.shape[0]
     # a row holds the last applied action, so the action applied at row t's state is in row t + 1
     features, hidden = model.encode(states_n[:, :history], actions_n[:, 1 : history + 1])
-    inner = model.predict(features[:, :-1], states_n[:, : history - 1]) if teacher_forced else None
-    pred = model.predict(features[:, -1], states_n[:, history - 1])
+    inner = None
+    if teacher_forced:
+        inner = model.predict(features[:, :-1], states_n[:, : history - 1], actions_n[:, 1:history])
+    pred = model.predict(features[:, -1], states_n[:, history - 1], actions_n[:, history])
     outputs = [pred]
     # Every head's branch starts from the same post-history hidden state: [L, n, H] -> [L, B * n, H].
     hidden = hidden.unsqueeze(1).expand(-1, heads, -1, -1).reshape(hidden.shape[0], heads * n, -1)
@@ -130,20 +172,27 @@ def dual_autoregressive_forecast(
         x = pred.mean + pred.std * _randn(pred.mean.shape, pred.mean, generator) if sample else pred.mean
         a = actions_n[:, history + k].expand(heads, -1, -1)
         features, hidden = model.encode(x.reshape(heads * n, 1, -1), a.reshape(heads * n, 1, -1), hidden)
-        pred = model.predict_per_head(features.view(heads, n, -1), x)
+        pred = model.predict_per_head(features.view(heads, n, -1), x, a)
         outputs.append(pred)
     return outputs, inner
 
 
-def _step_losses(p: HeadOutput, state_n, contacts, terminations, extension_n, nll: bool, delta_std, cpw, tpw
-                 ) -> dict[str, Tensor]:
-    """Per-sample losses of predictions ``p`` [B, ...] against targets [...] (broadcast over heads)."""
+def _gaussian_nll(err2: Tensor, logstd: Tensor) -> Tensor:
+    return (0.5 * err2 * torch.exp(-2.0 * logstd) + logstd).mean(-1)
+
+
+def _step_losses(p: HeadOutput, state_n, contacts, terminations, extension_n, mode: str, delta_std, cpw, tpw,
+                 one_step: bool = False) -> dict[str, Tensor]:  # fmt: skip
+    """Per-sample losses of predictions ``p`` [B, ...] against targets [...] (broadcast over heads);
+    ``one_step``: the inputs were true states (the std is trained there in 'mse_nll' mode)."""
     err2 = (state_n - p.mean).square()
     out = {"state_mse": err2.mean(-1)}
-    if nll:
-        out["state"] = (0.5 * err2 * torch.exp(-2.0 * p.logstd) + p.logstd).mean(-1)
+    if mode == "nll":
+        out["state"] = _gaussian_nll(err2, p.logstd)
     else:  # squared error in units of the typical one-step change, the scale the heads predict in
         out["state"] = (err2 / delta_std.square()).mean(-1)
+        if mode == "mse_nll" and one_step:
+            out["std_nll"] = _gaussian_nll(err2.detach(), p.logstd)
     zero = torch.zeros_like(out["state_mse"])
     out["contact_bce"] = F.binary_cross_entropy_with_logits(
         p.contact_logits, contacts.expand_as(p.contact_logits), reduction="none", pos_weight=cpw
@@ -164,12 +213,12 @@ def forecast_loss(
     sample_weights: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
-    """Dual-autoregressive loss of one minibatch; ``sample_weights`` [B, n] are bootstrap counts."""
+    """Dual-autoregressive loss of one minibatch; ``sample_weights`` [B, n] are bootstrap weights."""
     m, n = config.history, config.forecast
-    if config.loss not in ("nll", "mse"):
-        raise ValueError(f"loss must be 'nll' or 'mse', got {config.loss!r}")
-    nll = config.loss == "nll"
-    outputs, inner = dual_autoregressive_forecast(model, batch, m, n, nll, generator, config.history_weight > 0)
+    if config.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {config.loss!r}")
+    mode, sample = config.loss, config.loss != "mse"
+    outputs, inner = dual_autoregressive_forecast(model, batch, m, n, sample, generator, config.history_weight > 0)
     states_n = model.state_norm.normalize(batch.states)
     ext_n = model.extension_norm.normalize(batch.extension)
 
@@ -180,26 +229,32 @@ def forecast_loss(
 
     step_w = torch.tensor([config.alpha**k for k in range(n)], dtype=torch.float64)
     step_w = (step_w / step_w.sum()).tolist()
-    total, logs = 0.0, {}
+    total, std_total, logs = 0.0, 0.0, {}
     for k, p in enumerate(outputs):
         t = m + k
-        parts = _step_losses(p, states_n[:, t], batch.contacts[:, t], batch.terminations[:, t], ext_n[:, t], nll,
-                             model.delta_norm.std, contact_pos_weight, termination_pos_weight)  # fmt: skip
+        parts = _step_losses(p, states_n[:, t], batch.contacts[:, t], batch.terminations[:, t], ext_n[:, t], mode,
+                             model.delta_norm.std, contact_pos_weight, termination_pos_weight, k == 0)  # fmt: skip
         total = total + step_w[k] * combine(parts)
+        std_total = std_total + step_w[k] * parts.get("std_nll", 0.0)
         for name, v in parts.items():
             logs[name] = logs.get(name, 0.0) + step_w[k] * float(v.detach().mean())
     if inner is not None:
         parts = _step_losses(inner, states_n[:, 1:m], batch.contacts[:, 1:m], batch.terminations[:, 1:m],
-                             ext_n[:, 1:m], nll, model.delta_norm.std, contact_pos_weight,
-                             termination_pos_weight)  # fmt: skip
+                             ext_n[:, 1:m], mode, model.delta_norm.std, contact_pos_weight,
+                             termination_pos_weight, True)  # fmt: skip
         history_loss = combine(parts).mean(-1)
         total = total + config.history_weight * history_loss
+        if "std_nll" in parts:
+            std_total = std_total + config.history_weight * parts["std_nll"].mean(-1)
         logs["history_loss"] = float(history_loss.detach().mean())
     if sample_weights is not None:
-        loss = (sample_weights.to(total) * total).sum() / sample_weights.sum()
+        w = sample_weights.to(total)
+        loss = (w * total).sum() / w.sum()
+        if torch.is_tensor(std_total):
+            loss = loss + (w * std_total).sum() / w.sum()
     else:
-        loss = total.mean()
-    if nll and config.logstd_bound_weight:
+        loss = total.mean() + (std_total.mean() if torch.is_tensor(std_total) else 0.0)
+    if sample and config.logstd_bound_weight:
         loss = loss + config.logstd_bound_weight * (model.logstd_max - model.logstd_min).mean()
     logs["loss"] = float(loss.detach())
     with torch.no_grad():
@@ -226,6 +281,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.contact_pos_weight = contact_pos_weight
         self.termination_pos_weight = termination_pos_weight
+        model.set_flag_weights(contact_pos_weight, termination_pos_weight)
         self.iteration = 0
 
     @classmethod
@@ -243,7 +299,7 @@ class Trainer:
         self.model.train()
         weights = None
         if self.config.bootstrap and self.model.num_heads > 1:
-            weights = bootstrap_weights(self.model.num_heads, len(batch), self.generator)
+            weights = self.bootstrap_weights(batch)
         loss, logs = forecast_loss(self.model, batch, self.config, self.contact_pos_weight,
                                    self.termination_pos_weight, weights, self.generator)  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
@@ -252,6 +308,13 @@ class Trainer:
         self.optimizer.step()
         self.iteration += 1
         return logs
+
+    def bootstrap_weights(self, batch: WindowBatch) -> Tensor:
+        """[B, n] fixed per-window weights of each head (keyed batches), else a per-minibatch resample."""
+        if batch.keys is None:
+            return bootstrap_weights(self.model.num_heads, len(batch), self.generator)
+        block = self.config.bootstrap_block or self.config.window
+        return window_bootstrap_weights(batch.keys, self.model.num_heads, self.config.seed, block)
 
     def update(self, source) -> dict[str, float]:
         """Sample a minibatch from a TransitionStore / ReplayBuffer and take one step."""
@@ -291,6 +354,7 @@ class Trainer:
         self.iteration = int(state["iteration"])
         self.contact_pos_weight = state.get("contact_pos_weight")
         self.termination_pos_weight = state.get("termination_pos_weight")
+        self.model.set_flag_weights(self.contact_pos_weight, self.termination_pos_weight)
 
 
 def make_model(layout: RobotLayout | str, store=None, seed: int = 0, **config) -> EnsembleWorldModel:
@@ -357,7 +421,7 @@ def load_checkpoint(
         )
     layout = resolve_layout(layout) if layout is not None else get_layout(payload["robot"])
     layout.check_compatible(payload["layout"], what=f"checkpoint '{path}'")
-    config = WorldModelConfig.from_dict(payload["model_config"])
+    config = WorldModelConfig.from_dict({"prior_scale": 0.0, **payload["model_config"]})  # older: no priors
     expected = WorldModelConfig.from_layout(layout)
     for name in ("state_dim", "action_dim", "contact_dim", "termination_dim", "extension_dim"):
         if getattr(config, name) != getattr(expected, name):
@@ -366,7 +430,14 @@ def load_checkpoint(
                 f"'{layout.robot}' needs {getattr(expected, name)}"
             )
     model = EnsembleWorldModel(config).to(map_location)
-    model.load_state_dict(payload["model_state"])
+    state = dict(payload["model_state"])
+    if version < 2:  # flag weights were kept by the trainer only; no std calibration
+        trainer_state = payload.get("trainer_state") or {}
+        for name in ("contact_pos_weight", "termination_pos_weight"):
+            w = trainer_state.get(name)
+            state.setdefault(name, getattr(model, name) if w is None else w.reshape(-1).to(map_location))
+        state.setdefault("log_std_scale", model.log_std_scale)
+    model.load_state_dict(state)
     train_config = TrainConfig.from_dict(payload["train_config"]) if payload.get("train_config") else None
     return Checkpoint(model, layout, train_config, payload.get("trainer_state"), payload.get("extra", {}), str(path))
 
