@@ -1,6 +1,7 @@
 """The RWM pipeline: its pieces on constructed inputs, and ``--scale smoke`` end to end for both robots,
 including a rerun after the process was killed."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rwm_tasks.evaluation.harness import evaluate_policy
 from rwm_tasks.training.imagination_probe import choose_penalty
 from rwm_tasks.training.mixed_windows import MixedWindows
 from rwm_tasks.training.pipeline_report import _ppo_transitions_for
@@ -74,9 +76,10 @@ def _check_results(out: Path):
     assert (out / "scores.png").stat().st_size > 5000
 
 
-@pytest.mark.slow
-def test_go2_pipeline_continues_after_a_kill(tmp_path):
-    out = tmp_path / "go2"
+@pytest.fixture(scope="module")
+def go2_pipeline(tmp_path_factory):
+    """A Go2 smoke pipeline killed (SIGKILL) when the world-model step starts, then run again to the end."""
+    out = tmp_path_factory.mktemp("pipeline") / "go2"
     proc = subprocess.Popen(_pipeline("go2", out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
     for line in proc.stdout:
@@ -84,14 +87,43 @@ def test_go2_pipeline_continues_after_a_kill(tmp_path):
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
-    assert (out / "collect" / "step.json").is_file() and not (out / "world_model" / "step.json").exists()
-    dataset = (out / "collect" / "dataset.npz").stat().st_mtime_ns
+    killed = {"collect_done": (out / "collect" / "step.json").is_file(),
+              "world_model_done": (out / "world_model" / "step.json").exists(),
+              "dataset_mtime": (out / "collect" / "dataset.npz").stat().st_mtime_ns}  # fmt: skip
     res = subprocess.run(_pipeline("go2", out), capture_output=True, text=True, timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out, killed, res.stdout
+
+
+@pytest.mark.slow
+def test_go2_pipeline_continues_after_a_kill(go2_pipeline):
+    out, killed, stdout = go2_pipeline
+    assert killed["collect_done"] and not killed["world_model_done"]
     for step in ("init", "data_policy", "collect"):
-        assert f"[pipeline] {step}: done before" in res.stdout
-    assert "=== world_model ===" in res.stdout and (out / "collect" / "dataset.npz").stat().st_mtime_ns == dataset
+        assert f"[pipeline] {step}: done before" in stdout
+    assert "=== world_model ===" in stdout
+    assert (out / "collect" / "dataset.npz").stat().st_mtime_ns == killed["dataset_mtime"]
     _check_results(out)
+
+
+@pytest.mark.slow
+def test_demo_runs_on_shipped_results(go2_pipeline, tmp_path):
+    from rwm_tasks.training.demo import DEMO, run_demo
+    from rwm_tasks.training.ship import ship
+
+    out, _, _ = go2_pipeline
+    shipped = tmp_path / "pretrained" / "go2"
+    scores = ship(str(out), str(shipped), "RWM-Go2-Play-v0", num_envs=8, seconds=2.0)
+    assert set(scores) == set(POLICIES)
+    for name in POLICIES:  # re-scored from the shipped file: the same seed gives the same figure
+        again = evaluate_policy("RWM-Go2-Play-v0", str(shipped / name / "model.pt"), num_envs=8, seconds=2.0, quiet=True)
+        assert again["tracking_score"] == scores[name]
+    tiny = dataclasses.replace(DEMO, collect_envs=8, collect_steps=80, offline_iterations=2, imagined_envs=64,
+                               eval_envs=4, eval_seconds=1.0)  # fmt: skip
+    report = run_demo("go2", str(shipped), str(tmp_path / "demo"), scale=tiny)
+    text = Path(report).read_text()
+    assert "demo_offline" in text and "Best policy" in text
+    assert (tmp_path / "demo" / "video" / "eval.json").is_file()
 
 
 @pytest.mark.slow

@@ -34,8 +34,8 @@ class WorldModelCfg:
     weight_decay: float = 1.0e-5
     batch_size: int = 1024
     grad_clip: float = 1.0
-    loss: str = "nll"
-    """'nll' (Gaussian negative log-likelihood) or 'mse'."""
+    loss: str = "mse_nll"
+    """'mse_nll' (the mean by squared error, the std by likelihood of one-step errors), 'nll' or 'mse'."""
     step_weight_decay: float = 1.0
     """alpha: weight alpha**k of forecast step k (1: plain mean)."""
     updates_per_iteration: int = 10

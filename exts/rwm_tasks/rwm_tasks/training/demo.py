@@ -19,10 +19,10 @@ DEMO = Scale(init_envs=0, init_iterations=0, init_minutes=None, save_interval=10
 SHIPPED = ("init", "data_policy", "offline", "offline_lambda0", "finetune")
 
 
-def run_demo(robot: str, pretrained: str, out: str, seed: int = 0) -> str:
+def run_demo(robot: str, pretrained: str, out: str, seed: int = 0, scale: Scale = DEMO) -> str:
     """Run the demo of ``pretrained`` (a ``pretrained/<robot>`` folder) into ``out``; returns report.md."""
     demo = Pipeline(robot, out, "smoke", seed=seed)
-    demo.scale, demo.scale_name = DEMO, "demo"
+    demo.scale, demo.scale_name = scale, "demo"
     shipped = [n for n in SHIPPED if os.path.isfile(os.path.join(pretrained, n, "model.pt"))]
     with open(os.path.join(pretrained, "report.json")) as f:
         lam = json.load(f)["probe"]["lambda"]
@@ -35,18 +35,18 @@ def run_demo(robot: str, pretrained: str, out: str, seed: int = 0) -> str:
             if not os.path.exists(link):
                 os.symlink(os.path.abspath(os.path.join(pretrained, name, "model.pt")), link)
             out[name] = demo.score(name)
-        return out
+        return {"policies": out}
 
     def collect() -> dict:
         from .collect import collect_dataset
 
         return collect_dataset(demo.task("Init"), demo.path("data_policy", "model.pt"), demo.path("dataset.npz"),
-                               num_envs=DEMO.collect_envs, steps=DEMO.collect_steps, seed=seed)  # fmt: skip
+                               num_envs=demo.scale.collect_envs, steps=demo.scale.collect_steps, seed=seed)  # fmt: skip
 
     def offline() -> dict:
         demo.run("demo_offline", [os.path.join(SCRIPTS, "train.py"), "--task", demo.task("Offline"), "--seed",
                                   str(seed), "--world_model", os.path.join(pretrained, "world_model.pt"), "--dataset",
-                                  demo.path("dataset.npz"), "--max_iterations", str(DEMO.offline_iterations),
+                                  demo.path("dataset.npz"), "--max_iterations", str(demo.scale.offline_iterations),
                                   *demo._imagination_overrides(lam)])  # fmt: skip
         demo._final_policy("demo_offline", f"rwm_{robot}_offline", {"lambda": lam})
         return {"lambda": lam, **demo.score("demo_offline")}
@@ -54,7 +54,7 @@ def run_demo(robot: str, pretrained: str, out: str, seed: int = 0) -> str:
     results = {"shipped": demo.step("shipped", score_shipped)}
     results["collect"] = demo.step("collect", collect)
     results["demo_offline"] = demo.step("demo_offline", offline)
-    scores = {**{n: r["tracking_score"] for n, r in results["shipped"].items()},
+    scores = {**{n: r["tracking_score"] for n, r in results["shipped"]["policies"].items()},
               "demo_offline": results["demo_offline"]["tracking_score"]}  # fmt: skip
     best = max(scores, key=scores.get)
     video = demo.step("video", lambda: _video(demo, best, seed))
@@ -77,17 +77,17 @@ def _write(demo: Pipeline, results: dict, scores: dict, best: str, video: dict) 
         f"# rwm_tasks demo: {demo.robot}",
         "",
         "Shipped policies and a freshly trained offline one, scored in real physics (MuJoCo, "
-        f"{DEMO.eval_envs} envs x {DEMO.eval_seconds:g} s; tracking score 0..1, 0 after a fall).",
+        f"{demo.scale.eval_envs} envs x {demo.scale.eval_seconds:g} s; tracking score 0..1, 0 after a fall).",
         "",
         "| policy | tracking score | yaw score | falls / env-min |",
         "|---|---|---|---|",
     ]
-    rows = {**results["shipped"], "demo_offline": results["demo_offline"]}
+    rows = {**results["shipped"]["policies"], "demo_offline": results["demo_offline"]}
     for name, r in rows.items():
         lines.append(f"| {name} | {r['tracking_score']:.3f} | {r['yaw_tracking_score']:.3f} | {r['falls_per_env_minute']:.2f} |")
     lines += [
         "",
-        f"`demo_offline`: MOPO-PPO for {DEMO.offline_iterations} iterations on the shipped world model (lambda "
+        f"`demo_offline`: MOPO-PPO for {demo.scale.offline_iterations} iterations on the shipped world model (lambda "
         f"{results['demo_offline']['lambda']:.3g}) with {collected['rows']:,} transitions just collected by the shipped "
         "data policy.",
         "",
