@@ -19,12 +19,15 @@ def isaaclab_env(task: str, num_envs: int = 2, *, quiet_events: bool = True, see
     from isaaclab_tasks.utils import resolve_task_config
 
     import rwm_tasks  # noqa: F401
+    from rwm_tasks.envs.assets import use_assets
+    from rwm_tasks.tasks import layout_of
 
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
         env_cfg, agent_cfg = resolve_task_config(task, "rsl_rl_cfg_entry_point", overrides=[])
     finally:
         sys.argv = argv
+    use_assets(env_cfg, layout_of(task).robot, official=False)  # tests run the project's stand-in robots
     env_cfg.scene.num_envs = num_envs
     env_cfg.sim.device = "cpu"
     env_cfg.seed = seed

@@ -9,7 +9,7 @@ import re
 import sys
 from datetime import datetime
 
-from ..envs.registration import all_task_ids
+from ..tasks import all_task_ids, layout_of, stage_of
 
 
 MUJOCO_TRAIN_ENVS = 1024
@@ -64,10 +64,6 @@ def check_task(task: str) -> str:
     return task
 
 
-def stage_of(task: str) -> str:
-    return task.split("-")[2]
-
-
 def check_overrides(overrides: list[str]) -> list[str]:
     for item in overrides:
         if not re.fullmatch(r"(env|agent)\.[\w.\[\]]+=.*", item) and not item.startswith(("physics=", "presets=")):
@@ -87,14 +83,11 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
         from ..runtime import cuda_available
 
         args.sim = "isaaclab" if cuda_available() else "mujoco"
-    if args.sim == "mujoco":
-        os.environ["RWM_LOCAL_ASSETS"] = "1"  # MuJoCo always simulates the project's robot descriptions
     if stage != "Offline":
         print(f"[rwm_tasks] real env executor: {args.sim} (--sim)")
-    choice = select_runtime(
-        args.device, stage, args.num_envs, requested_physics=args.physics,
-    )  # fmt: skip
+    choice = select_runtime(args.device, stage, args.num_envs, requested_physics=args.physics, executor=args.sim)
     print(choice.describe())
+    args.official_assets = choice.use_official_assets  # applied when the env is launched (open_real_env)
     overrides = [f"physics={choice.physics}"] + check_overrides(list(args.overrides))
     try:
         env_cfg, agent_cfg = resolve_task_config(task, "rsl_rl_cfg_entry_point", play_mode=False, overrides=overrides)
@@ -122,11 +115,23 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
 
 @contextlib.contextmanager
 def open_real_env(args, env_cfg, agent_cfg):
-    """The real env of ``args.task`` as an rsl-rl VecEnv on the chosen executor; closed on exit."""
+    """The real env of ``args.task`` as an rsl-rl VecEnv on the chosen executor; closed on exit.
+
+    The robot assets are chosen here, at launch (:func:`rwm_tasks.envs.assets.use_assets`): the runtime
+    choice of :func:`resolve_configs` (``args.official_assets``), else the asset probe.
+    """
+    from ..envs.assets import use_assets
+
+    official = getattr(args, "official_assets", None)
+    if official is None:
+        from ..runtime import assets_reachable
+
+        official = assets_reachable()
+    use_assets(env_cfg, layout_of(args.task).robot, official, executor=args.sim)
     if args.sim == "mujoco":
         import torch
 
-        from ..envs.mujoco import MujocoVecEnv
+        from ..envs.mujoco.env import MujocoVecEnv
 
         torch.set_num_threads(1)  # the physics threads use the cores; PPO updates were faster this way
         env = MujocoVecEnv(env_cfg, task=args.task, seed=env_cfg.seed, clip_actions=agent_cfg.clip_actions)
