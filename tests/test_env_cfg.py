@@ -1,7 +1,7 @@
 """Env configs have no side effects: building every task's config touches no network and writes no file.
 
-Robot assets are chosen when an env is launched (``rwm_tasks.envs.assets.use_assets``), not when its
-config is built."""
+The command line chooses the robot assets; stand-in USDs are written when an env is launched
+(``rwm_tasks.envs.assets``), never when a config is built."""
 
 import os
 import subprocess

@@ -1,10 +1,11 @@
 """Robot and ground assets: Isaac Lab's official cloud assets, or the project's local stand-ins.
 
 Env configs name Isaac Lab's official assets, as Isaac Lab's own tasks do, and building one touches
-neither the network nor the disk. The choice is made when an env is launched (:func:`use_assets`): the
-MuJoCo executor always simulates the project's robot descriptions (:mod:`rwm_tasks.robots`); Isaac Lab
-uses the stand-in USDs authored from them, cached under ``$RWM_CACHE_DIR`` (default
-``~/.cache/rwm_tasks``), and a local ground plane when NVIDIA's cloud assets cannot be reached.
+neither the network nor the disk. The command line chooses (:func:`select_assets`, from the run-time
+choice): the MuJoCo executor always simulates the project's robot descriptions (:mod:`rwm_tasks.robots`);
+Isaac Lab uses stand-in USDs authored from them and a local ground plane when NVIDIA's cloud assets cannot
+be reached. The USD files are written, under ``$RWM_CACHE_DIR`` (default ``~/.cache/rwm_tasks``), and the
+choice printed only when an Isaac Lab env is launched (:func:`launch_assets`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pathlib
 from ..robots import get_description
 from ..robots import usd as robot_usd
 
-_announced: set[tuple[str, str]] = set()
+_announced: set[str] = set()
 
 # The simple DC-motor models of Isaac Lab (Go2 kp 25, ANYmal D kp 40) cannot hold the default pose of a
 # stand-in with zero action: measured kit-less, base height 14 % (Go2) and 29 % (ANYmal D) below the
@@ -39,39 +40,33 @@ def ground_usd() -> pathlib.Path:
     return cache_dir() / "usd" / f"ground_plane_v{robot_usd.FORMAT_VERSION}.usda"
 
 
-def write_standin_files(env_cfg, robot: str) -> None:
-    """Author the stand-in robot and ground USDs that ``env_cfg`` names and that do not exist yet."""
-    if str(getattr(env_cfg.scene.robot.spawn, "usd_path", "")) == str(standin_usd(robot)):
-        if not standin_usd(robot).exists():
-            robot_usd.write_robot_usd(get_description(robot), standin_usd(robot))
-    if str(getattr(env_cfg.scene.terrain, "usd_path", "")) == str(ground_usd()) and not ground_usd().exists():
-        robot_usd.write_ground_plane_usd(ground_usd())
-
-
-def use_assets(env_cfg, robot: str, official: bool, executor: str = "isaaclab") -> None:
-    """Launch-time asset choice for ``env_cfg``: keep the official assets, or swap in the stand-ins (and, for
-    Isaac Lab, author their USD files). Prints the choice once per process, robot and executor."""
+def select_assets(env_cfg, robot: str, official: bool, executor: str = "isaaclab") -> None:
+    """Keep the official assets in ``env_cfg`` or swap in the stand-ins (always for the MuJoCo executor,
+    which simulates the project's descriptions). Changes the cfg only."""
     if executor == "mujoco" or not official:
         apply_standin(env_cfg, robot)
-    if executor == "isaaclab":
-        write_standin_files(env_cfg, robot)
-    if (robot, executor) in _announced:
+
+
+def launch_assets(env_cfg, robot: str) -> None:
+    """Before an Isaac Lab env is launched: author the stand-in USDs ``env_cfg`` names that do not exist yet,
+    and print which assets the env uses (once per process and robot)."""
+    standin = str(getattr(env_cfg.scene.robot.spawn, "usd_path", "")) == str(standin_usd(robot))
+    if standin and not standin_usd(robot).exists():
+        robot_usd.write_robot_usd(get_description(robot), standin_usd(robot))
+    if str(getattr(env_cfg.scene.terrain, "usd_path", "")) == str(ground_usd()) and not ground_usd().exists():
+        robot_usd.write_ground_plane_usd(ground_usd())
+    if robot in _announced:
         return
-    _announced.add((robot, executor))
-    if executor == "mujoco":
-        print(f"[rwm_tasks] {robot}: MuJoCo executor on the project's robot description (stand-in actuators).")
-    elif official:
-        print(f"[rwm_tasks] {robot}: using Isaac Lab's official robot and ground assets.")
+    _announced.add(robot)
+    if standin:
+        print(f"[rwm_tasks] {robot}: the project's stand-in robot {standin_usd(robot)} and a local ground plane.")
     else:
-        print(
-            f"[rwm_tasks] {robot}: NVIDIA cloud assets not used (unreachable or RWM_LOCAL_ASSETS=1); using the "
-            f"project's stand-in robot {standin_usd(robot)} and a local ground plane."
-        )
+        print(f"[rwm_tasks] {robot}: Isaac Lab's official robot and ground assets.")
 
 
 def apply_standin(env_cfg, robot: str) -> None:
     """Swap the robot and ground of an Isaac Lab velocity env cfg for the local stand-ins (cfg only: the USD
-    files are authored at launch, :func:`write_standin_files`)."""
+    files are authored at launch, :func:`launch_assets`)."""
     from isaaclab.actuators import DCMotorCfg
     from isaaclab.utils import replace
     from isaaclab_newton.sim.schemas import NewtonArticulationCfg

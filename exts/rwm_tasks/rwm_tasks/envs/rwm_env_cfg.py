@@ -4,8 +4,8 @@ Robot configs (``config/go2/``, ``config/anymal_d/``) inherit Isaac Lab's own fl
 :func:`apply_rwm` in ``__post_init__``: explicit joint and body order from the layout module, the
 ``system_*`` observation groups the world model learns from (with their observation terms, below), RWM's
 ``stand_still`` reward and termination penalty, and the stage's number of envs. Everything else (assets,
-rewards, weights, commands, timing) stays Isaac Lab's; building a config has no side effects (robot assets
-are chosen when an env is launched, :func:`rwm_tasks.envs.assets.use_assets`).
+rewards, weights, commands, timing) stays Isaac Lab's; building a config has no side effects (the command
+line chooses the robot assets and writes stand-in files only when an env is launched, :mod:`.assets`).
 """
 
 from __future__ import annotations

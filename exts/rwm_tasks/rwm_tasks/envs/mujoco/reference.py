@@ -14,7 +14,7 @@ import contextlib
 import torch
 
 from ...tasks import layout_of
-from ..assets import write_standin_files
+from ..assets import launch_assets
 from .tasks import load_task_cfg
 
 
@@ -45,7 +45,7 @@ def isaaclab_env(task: str, num_envs: int, seed: int = 0, make_deterministic: bo
     env_cfg.scene.num_envs = num_envs
     env_cfg.sim.device = "cpu"
     env_cfg.seed = seed
-    write_standin_files(env_cfg, layout_of(task).robot)
+    launch_assets(env_cfg, layout_of(task).robot)
     parser = argparse.ArgumentParser()
     add_launcher_args(parser)
     args = parser.parse_args([])
