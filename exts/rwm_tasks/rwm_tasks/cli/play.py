@@ -127,7 +127,8 @@ def _play(args, env_cfg, agent_cfg, checkpoint: str, world_model=None) -> int:
             if recorder is not None:
                 history = world_model.train_config.history if world_model.train_config else \
                     agent_cfg.world_model.history_length  # fmt: skip
-                _plot_imagination(world_model, recorder.buffer, history, os.path.join(export_dir, "imagination_vs_real"))
+                out_dir = os.path.join(export_dir, "imagination_vs_real")
+                _plot_imagination(world_model, recorder.buffer, history, out_dir)
         except KeyboardInterrupt:
             pass
     return 0

@@ -18,7 +18,8 @@ separately.
 
 Heading commands. Imagination has no world yaw. Each env integrates a yaw estimate from the predicted
 angular velocity about the world vertical (base angular velocity projected on ``-projected_gravity``);
-heading envs get ``ang_vel_z = clip(k * wrap(heading_target - yaw))`` (:class:`~rwm_tasks.envs.mdp.VelocityCommand`).
+heading envs get ``ang_vel_z = clip(k * wrap(heading_target - yaw))`` as Isaac Lab computes it
+(:class:`~rwm_tasks.envs.mdp.commands.VelocityCommand`).
 This keeps the command statistics of the task (P-controlled yaw rate that decays while the robot turns)
 instead of replacing them by constant yaw rates; only yaw *differences* matter, so integration drift
 relative to a true world frame is harmless. The initial yaw is drawn from the reset event's yaw range.
@@ -151,7 +152,7 @@ class ImaginationEnv(VecEnv):
         self._default_joint_pos = torch.tensor(layout.default_joint_pos, device=self.device)
         self.rewards = RewardComputer(task_spec, layout, soft_joint_pos_limits)
         ctx = ObsContext(layout.joint_names, task_spec.command.name, task_spec.action.name, task)
-        self.obs_groups = {g: ObsGroup(group, ctx, self._gen, self.device) for g, group in task_spec.observations.items()}
+        self.obs_groups = {g: ObsGroup(spec, ctx, self._gen, self.device) for g, spec in task_spec.observations.items()}
         term_ctx = TerminationContext(self._contact_reader, "base_height" in layout.extension_slices, layout.robot)
         # imagined time-outs come from max_episode_length, not from the task's time_out term
         self.terminations = Terminations([t for t in task_spec.terminations if t.func != "time_out"], term_ctx, task)

@@ -94,7 +94,8 @@ class MujocoVecEnv(VecEnv):
         self._init_buffers()
 
         self.command = VelocityCommand(self.spec.command, self.num_envs, self.gen)
-        self.action_term = JointPositionAction(self.spec.action, self.layout.joint_names, self.default_joint_pos, self.task)
+        self.action_term = JointPositionAction(self.spec.action, self.layout.joint_names, self.default_joint_pos,
+                                               self.task)  # fmt: skip
         term_ctx = TerminationContext(self._contact_reader, True, self.layout.robot)
         self.terminations = Terminations(self.spec.terminations, term_ctx, self.task)
         self._last_episode_dones = torch.zeros(self.num_envs, len(self.terminations.names), dtype=torch.bool)
@@ -176,7 +177,9 @@ class MujocoVecEnv(VecEnv):
         for name, group_cfg in vars(self.cfg.observations).items():
             if group_cfg is None or name.startswith("_"):
                 continue
-            spec = self.spec.observations.get(name) or ObsGroupSpec.from_dict(extract_obs_group(name, group_cfg, self.task))
+            spec = self.spec.observations.get(name)
+            if spec is None:  # groups the task spec only names (system_*): read them here
+                spec = ObsGroupSpec.from_dict(extract_obs_group(name, group_cfg, self.task))
             groups[name] = ObsGroup(spec, ctx, self.gen, extra_terms=extra)
         return groups
 
