@@ -19,12 +19,16 @@ def isaaclab_env(task: str, num_envs: int = 2, *, quiet_events: bool = True, see
     from isaaclab_tasks.utils import resolve_task_config
 
     import rwm_tasks  # noqa: F401
+    from rwm_tasks.envs.assets import launch_assets, select_assets
+    from rwm_tasks.tasks import layout_of
 
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
         env_cfg, agent_cfg = resolve_task_config(task, "rsl_rl_cfg_entry_point", overrides=[])
     finally:
         sys.argv = argv
+    robot = layout_of(task).robot
+    select_assets(env_cfg, robot, official=False)  # tests run the project's stand-in robots
     env_cfg.scene.num_envs = num_envs
     env_cfg.sim.device = "cpu"
     env_cfg.seed = seed
@@ -40,6 +44,7 @@ def isaaclab_env(task: str, num_envs: int = 2, *, quiet_events: bool = True, see
     parser = argparse.ArgumentParser()
     add_launcher_args(parser)
     args = parser.parse_args(["--device", "cpu"])
+    launch_assets(env_cfg, robot)
     with launch_simulation(env_cfg, args):
         env = gym.make(task, cfg=env_cfg)
         try:

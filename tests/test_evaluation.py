@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rwm_tasks.envs.layout import get_layout
-from rwm_tasks.envs.task_spec import CommandSpec
+from rwm_tasks.layout import get_layout
+from rwm_tasks.envs.mdp import CommandSpec
 from rwm_tasks.evaluation import alive_mask, command_schedule, schedule_hash, tracking_kernel, tracking_score
 from rwm_tasks.evaluation.harness import evaluate_policy
 
@@ -114,7 +114,7 @@ def test_same_seed_same_figures(standing):
 
 def _go2_command_spec():
     from rwm_tasks.envs.mujoco.tasks import load_task_cfg
-    from rwm_tasks.envs.task_spec import TaskSpec
+    from rwm_tasks.envs.mdp import TaskSpec
 
     cfg, _ = load_task_cfg("RWM-Go2-Play-v0")
     return TaskSpec.from_env_cfg(cfg, "RWM-Go2-Play-v0").command

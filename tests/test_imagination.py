@@ -11,9 +11,10 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
-from rwm_tasks.envs.imagination import ImaginationEnv, state_bounds_from_data
-from rwm_tasks.envs.layout import ANYMAL_D, GO2
-from rwm_tasks.envs.task_spec import TaskSpec, TerminationTermSpec
+from rwm_tasks.envs.divergence import state_bounds_from_data
+from rwm_tasks.envs.imagination import ImaginationEnv
+from rwm_tasks.layout import ANYMAL_D, GO2
+from rwm_tasks.envs.mdp import TaskSpec, TerminationTermSpec
 
 M = 4  # history length of the fake windows
 
@@ -150,7 +151,7 @@ def test_observation_order_and_values(go2_spec):
     sl = GO2.state_slices
     s = env.state
     expected = torch.cat(
-        [s[:, sl["base_lin_vel"]], s[:, sl["base_ang_vel"]], s[:, sl["projected_gravity"]], env.command,
+        [s[:, sl["base_lin_vel"]], s[:, sl["base_ang_vel"]], s[:, sl["projected_gravity"]], env.command.command,
          s[:, sl["joint_pos"]], s[:, sl["joint_vel"]], action], dim=1,
     )  # fmt: skip
     assert torch.equal(obs["policy"], expected)
@@ -335,12 +336,13 @@ def test_heading_and_standing_commands(go2_spec):
     env, _ = make_env(go2_spec, num_envs=512)
     env.step(torch.zeros(512, 12))
     c = go2_spec.command
-    heading = env.is_heading_env & ~env.is_standing_env
-    err = torch.remainder(env.heading_target - env.yaw + math.pi, 2 * math.pi) - math.pi
+    cmd = env.command  # the velocity-command term (same attribute as the MuJoCo executor's)
+    heading = cmd.is_heading_env & ~cmd.is_standing_env
+    err = torch.remainder(cmd.heading_target - env.yaw + math.pi, 2 * math.pi) - math.pi
     expected = torch.clip(c.heading_control_stiffness * err, *c.ang_vel_z)
-    assert heading.any() and torch.allclose(env.command[heading, 2], expected[heading], atol=1e-6)
-    assert env.command[env.is_standing_env].eq(0).all()
-    frac = env.is_standing_env.float().mean().item()
+    assert heading.any() and torch.allclose(cmd.command[heading, 2], expected[heading], atol=1e-6)
+    assert cmd.command[cmd.is_standing_env].eq(0).all()
+    frac = cmd.is_standing_env.float().mean().item()
     assert 0.0 <= frac < 0.1  # 2 % standing envs
 
 
@@ -349,12 +351,12 @@ def test_commands_resample_on_time(go2_spec):
     spec.command.resampling_time_range = [0.06, 0.06]  # 3 steps
     spec.command.heading_command = False
     env, _ = make_env(spec)
-    first = env.command.clone()
+    first = env.command.command.clone()
     env.step(torch.zeros(16, 12))
     env.step(torch.zeros(16, 12))
-    assert torch.equal(env.command, first)
+    assert torch.equal(env.command.command, first)
     env.step(torch.zeros(16, 12))
-    assert not torch.equal(env.command, first)
+    assert not torch.equal(env.command.command, first)
 
 
 def test_yaw_integrates_vertical_angular_velocity(go2_spec):
@@ -393,7 +395,7 @@ def test_pushes_change_base_velocity(go2_spec):
 
 
 def test_with_the_real_model_stepper(anymal_spec):
-    """API check against helper-1's ModelStepper (tiny untrained model, random windows)."""
+    """API check against the world model's ModelStepper (tiny untrained model, random windows)."""
     model_mod = pytest.importorskip("rwm_tasks.world_model.model")
     stepper_mod = pytest.importorskip("rwm_tasks.world_model.stepper")
     cfg = model_mod.WorldModelConfig.from_layout(ANYMAL_D, hidden_dim=16, num_layers=1, head_hidden_dims=(16,))

@@ -6,8 +6,8 @@ One env per robot, built once for the module (a few envs, 100 steps).
 import pytest
 import torch
 
-from rwm_tasks.envs.layout import get_layout
-from rwm_tasks.envs.robots import get_description
+from rwm_tasks.layout import get_layout
+from rwm_tasks.robots import get_description
 
 from isaaclab_helpers import isaaclab_env
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from rwm_tasks.envs.layout import get_layout
+from rwm_tasks.layout import get_layout
 from rwm_tasks.envs.mujoco.env import MujocoVecEnv
 from rwm_tasks.envs.mujoco.reference import deterministic
 from rwm_tasks.envs.mujoco.tasks import load_task_cfg
-from rwm_tasks.envs.robots import get_description
+from rwm_tasks.robots import get_description
 
 TASKS = {"go2": "RWM-Go2-Init-v0", "anymal_d": "RWM-AnymalD-Init-v0"}
 
@@ -48,7 +48,7 @@ def test_groups_and_layout(robot):
     # joint slices follow the layout's joint order: write a known pose and read it back
     q = torch.tensor(layout.default_joint_pos) + 0.01 * torch.arange(12)
     env.write_joint_state(torch.arange(4), q.expand(4, 12), torch.zeros(4, 12))
-    rel = env.obs_groups["system_state"].compute(env.state)[:, layout.state_slice("joint_pos")]
+    rel = env.obs_groups["system_state"].compute(env.obs_inputs(env.state))[:, layout.state_slice("joint_pos")]
     torch.testing.assert_close(rel, (0.01 * torch.arange(12.0)).expand(4, 12), atol=1e-6, rtol=0)
 
 

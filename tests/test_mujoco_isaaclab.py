@@ -23,7 +23,7 @@ import torch
 from rwm_tasks.envs.mujoco.env import MujocoVecEnv
 from rwm_tasks.envs.mujoco.reference import copy_isaaclab_state, deterministic, isaaclab_env
 from rwm_tasks.envs.mujoco.tasks import load_task_cfg
-from rwm_tasks.envs.robots import get_description
+from rwm_tasks.robots import get_description
 
 pytestmark = [pytest.mark.isaaclab, pytest.mark.slow]
 
@@ -92,12 +92,12 @@ def test_observation_and_reward_parity(engines):
     assert set(mj.obs_groups) == set(om.active_terms)
     for group, ours in mj.obs_groups.items():
         assert ours.term_names == om.active_terms[group]
-        values = ours.compute(state, terms=True)
+        values = ours.compute(mj.obs_inputs(state), terms=True)
         for name, cfg, value in zip(om.active_terms[group], om._group_obs_term_cfgs[group], values):
             ref = cfg.func(il, **cfg.params).float()
             torch.testing.assert_close(value, ref, atol=1e-4, rtol=1e-5, msg=f"observation {group}/{name}")
     rm = il.reward_manager
-    terminated, _ = mj._compute_terminations(state)
+    terminated, _ = mj.compute_terminations(state)
     terms = mj.rewards.compute(mj.reward_inputs(state, terminated))
     checked = 0
     for name, cfg in zip(rm._term_names, rm._term_cfgs):

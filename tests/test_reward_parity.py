@@ -9,9 +9,9 @@ observations, the actions, the command, and the contact sensor's air-time buffer
 import pytest
 import torch
 
-from rwm_tasks.envs.layout import get_layout
-from rwm_tasks.envs.rewards import compute_reward_terms
-from rwm_tasks.envs.task_spec import TaskSpec
+from rwm_tasks.layout import get_layout
+from rwm_tasks.envs.mdp import compute_reward_terms
+from rwm_tasks.envs.mdp import TaskSpec
 
 from isaaclab_helpers import isaaclab_env
 

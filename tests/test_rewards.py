@@ -10,8 +10,8 @@ import types
 import pytest
 import torch
 
-from rwm_tasks.envs import rewards as R
-from rwm_tasks.envs.layout import ANYMAL_D, GO2
+from rwm_tasks.envs import mdp as R
+from rwm_tasks.layout import ANYMAL_D, GO2
 
 DT = 0.02
 
@@ -157,7 +157,7 @@ def test_resolve_names():
 def _spec(layout, stand_still: bool = False):
     """Spec of the Isaac Lab flat task of ``layout``'s robot (kit-less import of the cfg), optionally with
     RWM's ``stand_still`` term added the way the project's task configs add it."""
-    from rwm_tasks.envs.task_spec import TaskSpec
+    from rwm_tasks.envs.mdp import TaskSpec
 
     if layout is GO2:
         from isaaclab_tasks.core.velocity.config.go2.flat_env_cfg import UnitreeGo2FlatEnvCfg as Cfg

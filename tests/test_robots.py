@@ -4,9 +4,9 @@ import mujoco
 import numpy as np
 import pytest
 
-from rwm_tasks.envs.layout import get_layout
-from rwm_tasks.envs.robots import get_description
-from rwm_tasks.envs.robots.usd import write_ground_plane_usd, write_robot_usd
+from rwm_tasks.layout import get_layout
+from rwm_tasks.robots import get_description
+from rwm_tasks.robots.usd import write_ground_plane_usd, write_robot_usd
 
 
 @pytest.mark.parametrize("robot", ["go2", "anymal_d"])

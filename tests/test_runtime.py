@@ -7,6 +7,7 @@ import urllib.error
 import pytest
 
 from rwm_tasks import runtime
+from rwm_tasks.tasks import STAGES
 
 RUNTIME_VARS = (
     "RWM_FORCE_CPU",
@@ -53,7 +54,7 @@ class _Response:
 # ---------------------------------------------------------------------------------------------- selection
 
 
-@pytest.mark.parametrize("stage", runtime.STAGES)
+@pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("cuda", [True, False])
 @pytest.mark.parametrize("assets", [True, False])
 def test_matrix(stage, cuda, assets):
@@ -69,7 +70,7 @@ def test_matrix(stage, cuda, assets):
 
 
 def test_full_scale_counts_on_gpu_and_small_on_cpu():
-    gpu = {s: runtime.select_runtime(None, s, None, cuda=True, assets=True) for s in runtime.STAGES}
+    gpu = {s: runtime.select_runtime(None, s, None, cuda=True, assets=True) for s in STAGES}
     assert gpu["Pretrain"].num_envs == 4096 and gpu["Init"].num_envs == 4096
     assert gpu["Finetune"].num_imagined_envs == 8192 and gpu["Offline"].num_imagined_envs == 8192
     assert gpu["Init"].num_imagined_envs == 0 and gpu["Offline"].num_envs == 0

@@ -97,7 +97,7 @@ def test_offline_without_simulator_then_play(pipeline):
 # --- bad input: clear error, exit code 2, nothing written ------------------------------------------------
 @pytest.fixture(scope="module")
 def anymal_model(tmp_path_factory):
-    from rwm_tasks.envs.layout import ANYMAL_D
+    from rwm_tasks.layout import ANYMAL_D
     from rwm_tasks.world_model.train import make_model, save_checkpoint
 
     path = tmp_path_factory.mktemp("wm") / "anymal_wm.pt"
@@ -123,7 +123,7 @@ def test_offline_world_model_of_other_robot(tmp_path, anymal_model, shared_data)
 
 
 def test_offline_dataset_of_other_robot(tmp_path, anymal_model, shared_data):
-    from rwm_tasks.envs.layout import GO2
+    from rwm_tasks.layout import GO2
     from rwm_tasks.world_model.train import make_model, save_checkpoint
 
     go2_model = tmp_path / "go2_wm.pt"

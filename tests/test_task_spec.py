@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from rwm_tasks.envs.task_spec import TaskSpec, TaskSpecError
+from rwm_tasks.envs.mdp import TaskSpec, TaskSpecError
 
 pytest.importorskip("isaaclab_tasks")
 
@@ -141,7 +141,7 @@ def test_from_dict_validates(go2_spec):
 def test_no_isaaclab_import_at_module_level():
     code = (
         "import sys\n"
-        "import rwm_tasks.envs.rewards, rwm_tasks.envs.task_spec, rwm_tasks.envs.imagination\n"
+        "import rwm_tasks.envs.mdp, rwm_tasks.envs.imagination\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('isaaclab', 'isaaclab_tasks', 'isaacsim'))\n"
         "assert not bad, bad\n"
     )

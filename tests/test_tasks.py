@@ -7,8 +7,8 @@ import sys
 import gymnasium as gym
 import pytest
 
-from rwm_tasks.envs.layout import ANYMAL_D, GO2, STATE_GROUPS, get_layout
-from rwm_tasks.envs.registration import ROBOTS, STAGES, all_task_ids
+from rwm_tasks.layout import ANYMAL_D, GO2, STATE_GROUPS, get_layout
+from rwm_tasks.tasks import ROBOTS, STAGES, all_task_ids
 
 from conftest import REPO
 
@@ -27,7 +27,7 @@ def test_every_id_registered_on_import():
 
 
 def test_import_does_not_pull_isaaclab():
-    code = "import rwm_tasks, rwm_tasks.envs.layout, sys; print(any(m.startswith('isaaclab') for m in sys.modules))"
+    code = "import rwm_tasks, rwm_tasks.layout, sys; print(any(m.startswith('isaaclab') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -78,7 +78,7 @@ def test_configs_instantiate_with_rwm_additions(configs, task):
 
 
 def test_rewards_stay_isaac_labs(configs):
-    """Weights are Isaac Lab's (REFERENCE §3), not restated: spot-check the robot-specific ones."""
+    """Weights are Isaac Lab's, not restated: spot-check the robot-specific ones."""
     go2, _ = configs["RWM-Go2-Init-v0"]
     anymal, _ = configs["RWM-AnymalD-Init-v0"]
     assert go2.rewards.track_lin_vel_xy_exp.weight == 1.5 and go2.rewards.base_height_l2.weight == -30.0

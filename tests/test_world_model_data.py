@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rwm_tasks.envs.layout import ANYMAL_D, GO2
+from rwm_tasks.layout import ANYMAL_D, GO2
 from rwm_tasks.world_model.data import (
     DatasetError,
     ReplayBuffer,

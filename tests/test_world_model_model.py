@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from rwm_tasks.envs.layout import ANYMAL_D, GO2
+from rwm_tasks.layout import ANYMAL_D, GO2
 from rwm_tasks.world_model import EnsembleWorldModel, ModelStepper, Normalizer, WorldModelConfig
 from rwm_tasks.world_model.model import EnsembleLinear, soft_clamp
 

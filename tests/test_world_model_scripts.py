@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rwm_tasks.envs.layout import GO2
+from rwm_tasks.layout import GO2
 from rwm_tasks.world_model.data import write_npz
 from rwm_tasks.world_model.synthetic import synthetic_dataset
 

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from rwm_tasks.envs.layout import ANYMAL_D, GO2
+from rwm_tasks.layout import ANYMAL_D, GO2
 from rwm_tasks.world_model import ModelStepper, TransitionStore
 from rwm_tasks.world_model.train import (
     CHECKPOINT_VERSION,

@@ -36,36 +36,15 @@ from __future__ import annotations
 import functools
 import netrc
 import os
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
-STAGES = ("Init", "Pretrain", "Finetune", "Offline", "Play")
-"""Training stages; the gym ids are ``RWM-<Robot>-<Stage>-v0``."""
+from .tasks import CPU_ENV_COUNTS, GPU_ENV_COUNTS, normalize_stage, robot_of
 
 PHYSICS_PRESETS = ("physx", "newton_mjwarp")
 """Isaac Lab physics presets this project selects between (``physics=<name>`` in Isaac Lab's CLI)."""
-
-# (real envs, imagined envs) per stage. GPU: the papers' / Isaac Lab's full-scale numbers
-# (Finetune keeps the reference's 10 real envs feeding the replay buffer; Offline has no simulator).
-GPU_ENV_COUNTS: dict[str, tuple[int, int]] = {
-    "Init": (4096, 0),
-    "Pretrain": (4096, 0),
-    "Finetune": (10, 8192),
-    "Offline": (0, 8192),
-    "Play": (50, 0),
-}
-# CPU: the kit-less Newton path steps about 120 env-steps/s on two cores whatever the env count, so a
-# PPO iteration of 24 steps x 16 envs takes a few seconds; 256 imagined envs keep the GRU ensemble cheap.
-CPU_ENV_COUNTS: dict[str, tuple[int, int]] = {
-    "Init": (16, 0),
-    "Pretrain": (16, 0),
-    "Finetune": (4, 256),
-    "Offline": (0, 256),
-    "Play": (4, 0),
-}
 
 FALLBACK_ASSET_ROOT = "https://omniverse-content-production.s3-us-west-2.amazonaws.com/Assets/Isaac/6.2/Isaac/IsaacLab"
 """Isaac Lab 3.0's default ``ISAACLAB_NUCLEUS_DIR``, used when Isaac Lab cannot be imported."""
@@ -177,22 +156,6 @@ class RuntimeChoice:
         return f"[rwm] {self.stage} on {self.device} | {self.physics} | {assets} | {envs} ({'; '.join(self.reasons)})"
 
 
-def normalize_stage(stage: str) -> str:
-    """Canonical stage name from any case (``finetune`` -> ``Finetune``) or a task id (``RWM-Go2-Play-v0``)."""
-    for name in STAGES:
-        if stage.lower() == name.lower() or re.search(rf"-{name}(-v\d+)?$", stage, re.IGNORECASE):
-            return name
-    raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES} or an RWM-<Robot>-<Stage>-v0 task id")
-
-
-def robot_of(task: str) -> str:
-    """Robot name of a task id: ``RWM-Go2-Finetune-v0`` -> ``Go2``."""
-    parts = task.split("-")
-    if len(parts) >= 3 and parts[0].upper() == "RWM":
-        return parts[1]
-    raise ValueError(f"not an RWM task id: {task!r}")
-
-
 def _choose_device(requested: str | None, cuda: bool, reasons: list[str]) -> str:
     """Explicit device wins; otherwise CUDA device 0 when available, else CPU."""
     if requested:
@@ -230,13 +193,15 @@ def select_runtime(
     *,
     requested_imagined_envs: int | None = None,
     requested_physics: str | None = None,
+    executor: str = "isaaclab",
 ) -> RuntimeChoice:
     """Choose device, physics preset, assets and env counts for ``stage``.
 
     ``cuda`` / ``assets`` default to the probes :func:`cuda_available` / :func:`assets_reachable` (tests
     pass them in). ``requested_num_envs`` (``--num_envs``) sets the real env count of the simulator stages
     and the imagined env count of Offline, which has no simulator; ``requested_imagined_envs`` sets the
-    imagined count of Finetune / Offline explicitly. Offline never probes the assets.
+    imagined count of Finetune / Offline explicitly. Offline and the MuJoCo ``executor`` (which always
+    simulates the project's robot descriptions) never probe the assets.
     """
     stage = normalize_stage(stage)
     reasons: list[str] = []
@@ -245,6 +210,9 @@ def select_runtime(
 
     if stage == "Offline":
         official = False
+    elif executor == "mujoco":
+        official = False
+        reasons.append("stand-in robots (the MuJoCo executor simulates the project's descriptions)")
     else:
         official = assets_reachable() if assets is None else assets
         forced = os.environ.get("RWM_LOCAL_ASSETS") if _env_flag("RWM_LOCAL_ASSETS") is not None else None

@@ -1,1 +1,1 @@
-"""Command-line front ends behind ``scripts/train.py`` and ``scripts/play.py``."""
+"""Command-line front ends behind ``scripts/*.py``: argument parsing, run-time choices, clear errors."""

@@ -9,7 +9,7 @@ import re
 import sys
 from datetime import datetime
 
-from ..envs.registration import all_task_ids
+from ..tasks import all_task_ids, layout_of, stage_of
 
 
 MUJOCO_TRAIN_ENVS = 1024
@@ -64,10 +64,6 @@ def check_task(task: str) -> str:
     return task
 
 
-def stage_of(task: str) -> str:
-    return task.split("-")[2]
-
-
 def check_overrides(overrides: list[str]) -> list[str]:
     for item in overrides:
         if not re.fullmatch(r"(env|agent)\.[\w.\[\]]+=.*", item) and not item.startswith(("physics=", "presets=")):
@@ -76,9 +72,12 @@ def check_overrides(overrides: list[str]) -> list[str]:
 
 
 def resolve_configs(args: argparse.Namespace, play: bool = False):
-    """Env and agent cfgs of ``args.task`` with runtime choice, overrides, device, seed and env count applied."""
+    """Env and agent cfgs of ``args.task`` with runtime choice (assets, device, env counts), overrides and seed
+    applied; every stage (also Offline, whose task spec carries e.g. the stand-in's base-height target) sees
+    the same robot."""
     from isaaclab_tasks.utils import resolve_task_config
 
+    from ..envs.assets import select_assets
     from ..runtime import select_runtime
 
     task = check_task(args.task)
@@ -87,19 +86,16 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
         from ..runtime import cuda_available
 
         args.sim = "isaaclab" if cuda_available() else "mujoco"
-    if args.sim == "mujoco":
-        os.environ["RWM_LOCAL_ASSETS"] = "1"  # MuJoCo always simulates the project's robot descriptions
     if stage != "Offline":
         print(f"[rwm_tasks] real env executor: {args.sim} (--sim)")
-    choice = select_runtime(
-        args.device, stage, args.num_envs, requested_physics=args.physics,
-    )  # fmt: skip
+    choice = select_runtime(args.device, stage, args.num_envs, requested_physics=args.physics, executor=args.sim)
     print(choice.describe())
     overrides = [f"physics={choice.physics}"] + check_overrides(list(args.overrides))
     try:
         env_cfg, agent_cfg = resolve_task_config(task, "rsl_rl_cfg_entry_point", play_mode=False, overrides=overrides)
     except (KeyError, AttributeError, ValueError) as err:
         raise UserError(f"could not apply overrides {args.overrides}: {err}") from err
+    select_assets(env_cfg, layout_of(task).robot, choice.use_official_assets, executor=args.sim)
     env_cfg.sim.device = choice.sim_device
     agent_cfg.device = choice.sim_device
     if not any(o.startswith("env.scene.num_envs=") for o in args.overrides) and choice.num_envs:
@@ -122,11 +118,12 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
 
 @contextlib.contextmanager
 def open_real_env(args, env_cfg, agent_cfg):
-    """The real env of ``args.task`` as an rsl-rl VecEnv on the chosen executor; closed on exit."""
+    """The real env of ``args.task`` as an rsl-rl VecEnv on the chosen executor; closed on exit. Isaac Lab's
+    stand-in USDs are written here, at launch (:func:`rwm_tasks.envs.assets.launch_assets`)."""
     if args.sim == "mujoco":
         import torch
 
-        from ..envs.mujoco import MujocoVecEnv
+        from ..envs.mujoco.env import MujocoVecEnv
 
         torch.set_num_threads(1)  # the physics threads use the cores; PPO updates were faster this way
         env = MujocoVecEnv(env_cfg, task=args.task, seed=env_cfg.seed, clip_actions=agent_cfg.clip_actions)
@@ -139,6 +136,9 @@ def open_real_env(args, env_cfg, agent_cfg):
     from isaaclab.app import launch_simulation
     from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
 
+    from ..envs.assets import launch_assets
+
+    launch_assets(env_cfg, layout_of(args.task).robot)
     with launch_simulation(env_cfg, args):
         env = RslRlVecEnvWrapper(gym.make(args.task, cfg=env_cfg), clip_actions=agent_cfg.clip_actions)
         try:

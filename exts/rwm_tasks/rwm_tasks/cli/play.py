@@ -14,6 +14,7 @@ import sys
 
 import torch
 
+from ..tasks import experiment_name, layout_of, robot_of, stage_of, task_id
 from .common import (
     UserError, add_task_args, check_checkpoint, find_checkpoint, log_root, open_real_env, resolve_configs, run_main,
 )  # fmt: skip
@@ -47,27 +48,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def train_experiment_of(agent_cfg) -> str:
+def train_experiment_of(task: str) -> str:
     """Play tasks load the policy trained by the robot's Init stage unless told otherwise."""
-    return agent_cfg.experiment_name.replace("_play", "_init")
+    return experiment_name(task_id(robot_of(task), "Init"))
+
+
+def load_world_model(path: str, task: str):
+    """The world-model checkpoint ``path`` for ``task``'s robot, or a :class:`UserError` saying why not."""
+    from ..world_model.train import load_checkpoint
+
+    if not os.path.isfile(path):
+        raise UserError(f"world-model checkpoint '{path}' does not exist (pass --world_model FILE)")
+    try:
+        return load_checkpoint(path, layout_of(task))
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise UserError(f"--imagination: {err}") from err
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sys.argv = sys.argv[:1]
     env_cfg, agent_cfg, _ = resolve_configs(args)
-    if args.num_envs is None and "Play" in args.task:
+    if args.num_envs is None and stage_of(args.task) == "Play":
         env_cfg.scene.num_envs = min(env_cfg.scene.num_envs, 16)
-    experiment = args.experiment or train_experiment_of(agent_cfg)
+    experiment = args.experiment or train_experiment_of(args.task)
     root = os.path.join(os.path.dirname(log_root(agent_cfg)), experiment)
     checkpoint = find_checkpoint(root, args.load_run, args.checkpoint)
     check_checkpoint(checkpoint)
     world_model = None
     if args.imagination:
-        from ..training.stages import WORLD_MODEL_FILE, _load_world_model, layout_of
+        from ..training.stages import WORLD_MODEL_FILE
 
-        path = args.world_model or os.path.join(os.path.dirname(checkpoint), WORLD_MODEL_FILE)
-        world_model = _load_world_model(path, layout_of(args.task), "--imagination")
+        world_model = load_world_model(args.world_model or os.path.join(os.path.dirname(checkpoint), WORLD_MODEL_FILE),
+                                       args.task)  # fmt: skip
         if args.steps is None:
             args.steps = 200
     return _play(args, env_cfg, agent_cfg, checkpoint, world_model)
@@ -112,7 +125,10 @@ def _play(args, env_cfg, agent_cfg, checkpoint: str, world_model=None) -> int:
                 step += 1
             print(f"[rwm_tasks] played {step} steps, mean reward per step {total_reward / max(step, 1):.4f}")
             if recorder is not None:
-                _plot_imagination(world_model, recorder.buffer, os.path.join(export_dir, "imagination_vs_real"))
+                history = world_model.train_config.history if world_model.train_config else \
+                    agent_cfg.world_model.history_length  # fmt: skip
+                out_dir = os.path.join(export_dir, "imagination_vs_real")
+                _plot_imagination(world_model, recorder.buffer, history, out_dir)
         except KeyboardInterrupt:
             pass
     return 0
@@ -129,19 +145,21 @@ def _imagination_recorder(args, env, world_model):
     return TransitionRecorder(buffer, world_model.layout)
 
 
-def _plot_imagination(world_model, buffer, out_dir: str) -> None:
-    """Open-loop world-model rollout along each recorded env (from its first ``history`` rows) vs reality."""
-    from ..world_model.evaluate import relative_l1, rollout, plot_trajectories
+def _plot_imagination(world_model, buffer, history: int, out_dir: str) -> None:
+    """Open-loop world-model rollout along each recorded env (from its first ``history`` rows) vs reality.
 
-    history = world_model.train_config.history if world_model.train_config else 32
-    if buffer.num_windows == 0:
+    The buffer holds exactly one window per env (capacity = window = steps); envs that were reset within
+    it are skipped."""
+    from ..world_model.data import WindowBatch
+    from ..world_model.evaluate import plot_trajectories, relative_l1, rollout
+
+    rows = (buffer.ptr - buffer.size + torch.arange(buffer.size)) % buffer.capacity  # oldest first
+    whole = ~buffer.first[:, rows[1:]].any(dim=1) if buffer.size == buffer.window else torch.zeros(0, dtype=torch.bool)
+    env_ids = whole.nonzero().flatten()
+    if env_ids.numel() == 0:
         print(f"[rwm_tasks] --imagination: no env ran {buffer.window} steps without a reset; nothing to plot")
         return
-    env_ids, starts = buffer._valid_windows()
-    rows = (starts.unsqueeze(1) + torch.arange(buffer.window)) % buffer.capacity
-    from ..world_model.data import WindowBatch
-
-    batch = WindowBatch.from_columns(buffer.columns[env_ids.unsqueeze(1), rows], buffer.layout)
+    batch = WindowBatch.from_columns(buffer.columns[env_ids][:, rows], buffer.layout)
     result = rollout(world_model.model.eval(), batch, history)
     os.makedirs(out_dir, exist_ok=True)
     for i in range(min(len(batch), 4)):

@@ -1,8 +1,11 @@
 """Robot and ground assets: Isaac Lab's official cloud assets, or the project's local stand-ins.
 
-NVIDIA's cloud assets cannot be reached from every machine. Then (or when ``RWM_LOCAL_ASSETS=1``) the tasks
-use stand-in USDs authored from :mod:`rwm_tasks.envs.robots`, cached under ``$RWM_CACHE_DIR`` (default
-``~/.cache/rwm_tasks``), and a local ground plane.
+Env configs name Isaac Lab's official assets, as Isaac Lab's own tasks do, and building one touches
+neither the network nor the disk. The command line chooses (:func:`select_assets`, from the run-time
+choice): the MuJoCo executor always simulates the project's robot descriptions (:mod:`rwm_tasks.robots`);
+Isaac Lab uses stand-in USDs authored from them and a local ground plane when NVIDIA's cloud assets cannot
+be reached. The USD files are written, under ``$RWM_CACHE_DIR`` (default ``~/.cache/rwm_tasks``), and the
+choice printed only when an Isaac Lab env is launched (:func:`launch_assets`).
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import os
 import pathlib
 
-from .robots import get_description
-from .robots import usd as robot_usd
+from ..robots import get_description
+from ..robots import usd as robot_usd
 
 _announced: set[str] = set()
 
@@ -27,44 +30,43 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("RWM_CACHE_DIR", pathlib.Path.home() / ".cache" / "rwm_tasks"))
 
 
-def use_local_assets() -> bool:
-    """True when the stand-ins are used (forced by ``RWM_LOCAL_ASSETS=1`` or cloud assets unreachable)."""
-    from ..runtime import assets_reachable
-
-    return not assets_reachable()
-
-
 def standin_usd(robot: str) -> pathlib.Path:
-    """Path of the robot's stand-in USD, authored on first use (rebuilt when its format version changes)."""
-    path = cache_dir() / "usd" / f"{robot}_v{robot_usd.FORMAT_VERSION}.usda"
-    if not path.exists():
-        robot_usd.write_robot_usd(get_description(robot), path)
-    return path
+    """Path of the robot's stand-in USD (versioned by the USD writer's format); not written here."""
+    return cache_dir() / "usd" / f"{robot}_v{robot_usd.FORMAT_VERSION}.usda"
 
 
 def ground_usd() -> pathlib.Path:
-    path = cache_dir() / "usd" / f"ground_plane_v{robot_usd.FORMAT_VERSION}.usda"
-    if not path.exists():
-        robot_usd.write_ground_plane_usd(path)
-    return path
+    """Path of the local ground-plane USD; not written here."""
+    return cache_dir() / "usd" / f"ground_plane_v{robot_usd.FORMAT_VERSION}.usda"
 
 
-def announce(robot: str, local: bool) -> None:
-    """Print the asset choice once per process and robot."""
+def select_assets(env_cfg, robot: str, official: bool, executor: str = "isaaclab") -> None:
+    """Keep the official assets in ``env_cfg`` or swap in the stand-ins (always for the MuJoCo executor,
+    which simulates the project's descriptions). Changes the cfg only."""
+    if executor == "mujoco" or not official:
+        apply_standin(env_cfg, robot)
+
+
+def launch_assets(env_cfg, robot: str) -> None:
+    """Before an Isaac Lab env is launched: author the stand-in USDs ``env_cfg`` names that do not exist yet,
+    and print which assets the env uses (once per process and robot)."""
+    standin = str(getattr(env_cfg.scene.robot.spawn, "usd_path", "")) == str(standin_usd(robot))
+    if standin and not standin_usd(robot).exists():
+        robot_usd.write_robot_usd(get_description(robot), standin_usd(robot))
+    if str(getattr(env_cfg.scene.terrain, "usd_path", "")) == str(ground_usd()) and not ground_usd().exists():
+        robot_usd.write_ground_plane_usd(ground_usd())
     if robot in _announced:
         return
     _announced.add(robot)
-    if local:
-        print(
-            f"[rwm_tasks] {robot}: NVIDIA cloud assets not used (unreachable or RWM_LOCAL_ASSETS=1); using the "
-            f"project's stand-in robot {standin_usd(robot)} and a local ground plane."
-        )
+    if standin:
+        print(f"[rwm_tasks] {robot}: the project's stand-in robot {standin_usd(robot)} and a local ground plane.")
     else:
-        print(f"[rwm_tasks] {robot}: using Isaac Lab's official robot and ground assets.")
+        print(f"[rwm_tasks] {robot}: Isaac Lab's official robot and ground assets.")
 
 
 def apply_standin(env_cfg, robot: str) -> None:
-    """Swap the robot and ground of an Isaac Lab velocity env cfg for the local stand-ins."""
+    """Swap the robot and ground of an Isaac Lab velocity env cfg for the local stand-ins (cfg only: the USD
+    files are authored at launch, :func:`launch_assets`)."""
     from isaaclab.actuators import DCMotorCfg
     from isaaclab.utils import replace
     from isaaclab_newton.sim.schemas import NewtonArticulationCfg

@@ -1,11 +1,11 @@
 """ImaginationEnv: an rsl-rl ``VecEnv`` whose dynamics are a learned world model.
 
-The env executes a task's MDP (a :class:`~rwm_tasks.envs.task_spec.TaskSpec` read from the Isaac Lab env
-cfg) on imagined states: one batched model step per env step, policy observations built from the
-predicted state exactly like the task's observation terms, commands sampled like Isaac Lab's
-``UniformVelocityCommand``, every reward term of the task reconstructed from predicted state, contacts,
-extension outputs and actions (:mod:`rwm_tasks.envs.rewards`), terminations from the termination head and
-time-outs at the imagined episode length.
+The env executes a task's MDP (a :class:`~rwm_tasks.envs.mdp.spec.TaskSpec` read from the Isaac Lab env
+cfg) on imagined states: one batched model step per env step; observations, velocity commands, action
+processing, terminations and every reward term come from :mod:`rwm_tasks.envs.mdp` (the same code the
+MuJoCo executor runs), evaluated on the predicted state, contacts, extension outputs and actions. Base
+contact comes from the termination head; time-outs from the imagined episode length. This module adds
+what only imagination has: model stepping, divergence, the uncertainty penalty, yaw and pushes.
 
 Uncertainty penalty (MOPO, RWM-U). The policy receives, per step::
 
@@ -18,7 +18,8 @@ separately.
 
 Heading commands. Imagination has no world yaw. Each env integrates a yaw estimate from the predicted
 angular velocity about the world vertical (base angular velocity projected on ``-projected_gravity``);
-heading envs get ``ang_vel_z = clip(k * wrap(heading_target - yaw))`` exactly as Isaac Lab computes it.
+heading envs get ``ang_vel_z = clip(k * wrap(heading_target - yaw))`` as Isaac Lab computes it
+(:class:`~rwm_tasks.envs.mdp.commands.VelocityCommand`).
 This keeps the command statistics of the task (P-controlled yaw rate that decays while the robot turns)
 instead of replacing them by constant yaw rates; only yaw *differences* matter, so integration drift
 relative to a true world frame is harmless. The initial yaw is drawn from the reset event's yaw range.
@@ -28,9 +29,9 @@ re-warms its hidden state on the window and draws a new ensemble head; the windo
 the "last action" (the imagined episode starts mid-trajectory, so the applied action is known). Air-time
 timers, commands and episode sums reset as in Isaac Lab.
 
-Divergence. A prediction with NaN/inf or a state outside ``state_bounds`` resets that env (counted in
-``Imagination/diverged``); it is reported as a time-out (the value is bootstrapped: model failure is not a
-terminal state of the task) with zero reward, so it never poisons the batch.
+Divergence. A prediction with NaN/inf or a state outside ``state_bounds`` (:mod:`.divergence`) resets
+that env (counted in ``Imagination/diverged``); it is reported as a time-out (the value is bootstrapped:
+model failure is not a terminal state of the task) with zero reward, so it never poisons the batch.
 
 All work is batched over envs; there are no per-env Python loops. Public methods run under
 ``torch.inference_mode`` and return tensors safe to use outside it.
@@ -38,7 +39,6 @@ All work is batched over envs; there are no per-env Python loops. Public methods
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -46,13 +46,16 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
-from .layout import CONTACT_THRESHOLD_N, RobotLayout
-from .rewards import AirTimeTracker, RewardComputer, RewardInputs, resolve_names
-from .task_spec import ObsGroupSpec, TaskSpec, noise_function
+from ..layout import CONTACT_THRESHOLD_N, RobotLayout
+from .divergence import DivergenceCheck
+from .mdp import (
+    AirTimeTracker, JointPositionAction, ObsContext, ObsGroup, ObsInputs, RewardComputer, RewardInputs, TaskSpec,
+    TerminationContext, TerminationInputs, Terminations, VelocityCommand, resolve_names, wrap_to_pi,
+)  # fmt: skip
 
 SampleHistory = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 """``sample_history(n) -> (states [n, M, S], actions [n, M, A])``: raw-unit history windows from data that
-never cross an episode start and contain no termination (e.g. helper-1's transition store)."""
+never cross an episode start and contain no termination (e.g. a ``TransitionStore`` or ``ReplayBuffer``)."""
 
 
 class Stepper(Protocol):
@@ -63,25 +66,6 @@ class Stepper(Protocol):
     def reset(self, env_ids: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, heads=None): ...
 
     def step(self, states: torch.Tensor, actions: torch.Tensor): ...
-
-
-def state_bounds_from_data(states: torch.Tensor, margin: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Divergence bounds: per-dim data min/max widened by ``margin`` times the data range."""
-    flat = states.reshape(-1, states.shape[-1])
-    lo, hi = flat.min(dim=0).values, flat.max(dim=0).values
-    span = (hi - lo).clamp(min=1e-6)
-    return lo - margin * span, hi + margin * span
-
-
-def state_bounds_from_stats(
-    mean: torch.Tensor, std: torch.Tensor, k: float = 10.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Divergence bounds ``mean +- k * std`` per state dim."""
-    return mean - k * std, mean + k * std
-
-
-def _wrap_to_pi(angle: torch.Tensor) -> torch.Tensor:
-    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
 
 
 class ImaginationEnv(VecEnv):
@@ -163,33 +147,30 @@ class ImaginationEnv(VecEnv):
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(seed)
 
-        # bound quantities (all errors at construction, naming the term and the task)
+        # the task's terms bound to this layout (all errors at construction, naming the term and the task)
+        task = task_spec.task
+        self._default_joint_pos = torch.tensor(layout.default_joint_pos, device=self.device)
         self.rewards = RewardComputer(task_spec, layout, soft_joint_pos_limits)
-        self._obs_groups = {g: self._bind_obs_group(group) for g, group in task_spec.observations.items()}
-        self._terminations = self._bind_terminations()
-        self._action_scale, self._action_offset, self._action_clip = self._bind_action()
-        self._bounds = None
-        if state_bounds is not None:
-            lo, hi = (torch.as_tensor(b, dtype=torch.float32, device=self.device) for b in state_bounds)
-            if lo.shape != (layout.state_dim,) or hi.shape != (layout.state_dim,):
-                raise ValueError(f"state_bounds must be two tensors of shape ({layout.state_dim},)")
-            self._bounds = (lo, hi)
-        cmd = task_spec.command
-        self._heading = cmd.heading_command
-        if self._heading and cmd.heading is None:
-            raise ValueError(f"task '{task_spec.task}': heading command active but no heading range")
+        ctx = ObsContext(layout.joint_names, task_spec.command.name, task_spec.action.name, task)
+        self.obs_groups = {g: ObsGroup(spec, ctx, self._gen, self.device) for g, spec in task_spec.observations.items()}
+        term_ctx = TerminationContext(self._contact_reader, "base_height" in layout.extension_slices, layout.robot)
+        # imagined time-outs come from max_episode_length, not from the task's time_out term
+        self.terminations = Terminations([t for t in task_spec.terminations if t.func != "time_out"], term_ctx, task)
+        self.action_term = JointPositionAction(task_spec.action, layout.joint_names, self._default_joint_pos, task,
+                                               self.device)  # fmt: skip
+        self.command = VelocityCommand(task_spec.command, self.num_envs, self._gen, self.device)
+        self._diverged = DivergenceCheck(state_bounds, layout.state_dim, self.device)
         reset_event = task_spec.event("reset_root_state_uniform", "reset")
         yaw_range = (reset_event.params.get("pose_range", {}) if reset_event else {}).get("yaw", [0.0, 0.0])
         self._yaw_range = [float(v) for v in yaw_range]
         self._push = task_spec.push if self.enable_pushes else None
-        self._default_joint_pos = torch.tensor(layout.default_joint_pos, device=self.device)
 
         with torch.inference_mode():
             self._allocate()
             if self._push is not None:
                 self.push_time_left[:] = self._uniform(self.num_envs, *self._push.interval_range_s)
             self._reset_idx(torch.arange(self.num_envs, device=self.device), log=None)
-            self._update_command()
+            self.command.update_command(self.yaw)
             self._obs = self._compute_obs()
 
     # ------------------------------------------------------------------------------------------------------
@@ -205,7 +186,7 @@ class ImaginationEnv(VecEnv):
         log: dict = {}
         with torch.inference_mode():
             self._reset_idx(torch.arange(self.num_envs, device=self.device), log)
-            self._update_command()
+            self.command.update_command(self.yaw)
             self._obs = self._compute_obs()
         return self.get_observations(), {"log": log}
 
@@ -217,142 +198,28 @@ class ImaginationEnv(VecEnv):
         return self.get_observations(), reward.clone(), dones.clone(), extras
 
     # ------------------------------------------------------------------------------------------------------
-    # Binding (construction time)
+    # What the shared terms read
     # ------------------------------------------------------------------------------------------------------
 
-    def _fail(self, what: str, msg: str) -> ValueError:
-        return ValueError(f"task '{self.spec.task}': {what} cannot run in imagination for '{self.layout.robot}': {msg}")
+    def _contact_reader(self, entity, threshold: float):
+        """Contacts for ``illegal_contact``: the base from the termination head, other bodies from the
+        layout's binary contact channels (thresholded as the data were)."""
+        if abs(threshold - CONTACT_THRESHOLD_N) > 1e-9:
+            raise ValueError(f"threshold {threshold} N differs from the data's {CONTACT_THRESHOLD_N} N")
+        ids = resolve_names(entity.get("body_names"), (self.layout.base_body,) + self.layout.contact_bodies)
+        use_head, channels = 0 in ids, [i - 1 for i in ids if i > 0]
 
-    def _joint_ids(self, params: dict, what: str) -> list[int] | slice:
-        ent = params.get("asset_cfg") or {}
-        try:
-            ids = resolve_names(ent.get("joint_names"), self.layout.joint_names, ent.get("preserve_order", False))
-        except ValueError as err:
-            raise self._fail(what, str(err)) from None
-        return slice(None) if ids == list(range(self.layout.num_joints)) else ids
+        def read() -> torch.Tensor:
+            parts = [(self.termination_prob > self.termination_threshold).unsqueeze(1)] if use_head else []
+            return torch.cat(parts + ([self.contacts[:, channels]] if channels else []), dim=1)
 
-    def _bind_obs_group(self, group: ObsGroupSpec) -> list[tuple]:
-        """Per term: (source fn, noise fn or None, clip, scale), in the group's order."""
-        bound = []
-        for term in group.terms:
-            source = self._obs_source(term.func, term.params, f"observation term '{group.name}/{term.name}'")
-            noise = self._bind_noise(term.noise) if group.enable_corruption and term.noise is not None else None
-            clip = None if term.clip is None else (float(term.clip[0]), float(term.clip[1]))
-            scale = None if term.scale is None else torch.as_tensor(term.scale, dtype=torch.float32, device=self.device)
-            bound.append((source, noise, clip, scale))
-        return bound
+        return read
 
-    def _obs_source(self, func: str, params: dict, what: str) -> Callable[[], torch.Tensor]:
-        """Isaac Lab observation function ``func`` evaluated on the imagined state, command and action."""
-        what = f"{what} ({func})"
-        sl = self.layout.state_slices
-        if func in ("base_lin_vel", "base_ang_vel", "projected_gravity"):
-            s = sl[func]
-            return lambda: self.state[:, s]
-        if func == "generated_commands":
-            if params.get("command_name") not in (None, self.spec.command.name):
-                raise self._fail(what, f"unknown command '{params.get('command_name')}'")
-            return lambda: self.command
-        if func == "last_action":
-            if params.get("action_name") not in (None, self.spec.action.name):
-                raise self._fail(what, f"unknown action term '{params.get('action_name')}'")
-            return lambda: self.last_action
-        groups = {"joint_pos": "joint_pos", "joint_pos_rel": "joint_pos", "joint_vel": "joint_vel",
-                  "joint_vel_rel": "joint_vel", "joint_effort": "joint_effort"}  # fmt: skip
-        if func not in groups:
-            raise self._fail(what, "unknown observation function")
-        s, ids = sl[groups[func]], self._joint_ids(params, what)
-        if func == "joint_pos":  # absolute = relative + default pose
-            return lambda: (self.state[:, s] + self._default_joint_pos)[:, ids]
-        return lambda: self.state[:, s][:, ids]  # default joint velocity is zero: joint_vel == joint_vel_rel
-
-    def _bind_noise(self, noise) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Isaac Lab noise cfg drawn from the env generator."""
-        return noise_function(noise, self._gen, self.device)
-
-    def _bind_terminations(self) -> list[tuple[str, Callable]]:
-        """Non-time-out termination terms as (name, fn(step output) -> bool [E])."""
-        bound = []
-        sl = self.layout.state_slices
+    def _termination_inputs(self) -> TerminationInputs:
         ext = self.layout.extension_slices
-        for term in self.spec.terminations:
-            what = f"termination term '{term.name}' ({term.func})"
-            if term.func == "time_out":
-                continue  # imagined time-outs come from max_episode_length
-            if term.func == "illegal_contact":
-                threshold = float(term.params.get("threshold", CONTACT_THRESHOLD_N))
-                if abs(threshold - CONTACT_THRESHOLD_N) > 1e-9:
-                    raise self._fail(what, f"threshold {threshold} N differs from the data's {CONTACT_THRESHOLD_N} N")
-                bodies = (self.layout.base_body,) + self.layout.contact_bodies
-                ent = term.params.get("sensor_cfg") or {}
-                try:
-                    ids = resolve_names(ent.get("body_names"), bodies)
-                except ValueError as err:
-                    raise self._fail(what, str(err)) from None
-                use_head = 0 in ids
-                channels = [i - 1 for i in ids if i > 0]
-                thr = self.termination_threshold
-
-                def fn(out, use_head=use_head, channels=channels, thr=thr):
-                    done = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-                    if use_head:
-                        done |= out.termination_prob.reshape(-1) > thr
-                    if channels:
-                        done |= self.contacts[:, channels].any(dim=1)
-                    return done
-
-            elif term.func == "bad_orientation":
-                limit = float(term.params["limit_angle"])
-                s = sl["projected_gravity"]
-
-                def fn(out, s=s, limit=limit):
-                    return torch.acos((-self.state[:, s][:, 2]).clamp(-1.0, 1.0)).abs() > limit
-
-            elif term.func == "root_height_below_minimum":
-                if "base_height" not in ext:
-                    raise self._fail(what, "needs a 'base_height' extension output")
-                minimum = float(term.params["minimum_height"])
-                e = ext["base_height"]
-
-                def fn(out, e=e, minimum=minimum):
-                    return self.extension[:, e].reshape(-1) < minimum
-
-            else:
-                raise self._fail(what, "unknown termination function")
-            bound.append((term.name, fn))
-        return bound
-
-    def _bind_action(self):
-        a = self.spec.action
-        names = self.layout.joint_names
-        try:
-            covered = resolve_names(a.joint_names, names, a.preserve_order)
-        except ValueError as err:
-            raise self._fail(f"action term '{a.name}'", str(err)) from None
-        if covered != list(range(len(names))):
-            raise self._fail(f"action term '{a.name}'", "must drive all joints of the layout in layout order")
-
-        def per_joint(value, default: float) -> torch.Tensor:
-            out = torch.full((len(names),), default, device=self.device)
-            if isinstance(value, dict):
-                for pattern, v in value.items():
-                    out[resolve_names(pattern, names)] = float(v)
-            else:
-                out[:] = float(value)
-            return out
-
-        offset = per_joint(a.offset, 0.0)
-        if a.use_default_offset:
-            offset = offset + torch.tensor(self.layout.default_joint_pos, device=self.device)
-        clip = None
-        if a.clip:
-            lo = torch.full((len(names),), -math.inf, device=self.device)
-            hi = torch.full((len(names),), math.inf, device=self.device)
-            for pattern, (low, high) in a.clip.items():
-                ids = resolve_names(pattern, names)
-                lo[ids], hi[ids] = float(low), float(high)
-            clip = (lo, hi)
-        return per_joint(a.scale, 1.0), offset, clip
+        height = self.extension[:, ext["base_height"]].reshape(-1) if "base_height" in ext else None
+        gravity = self.state[:, self.layout.state_slices["projected_gravity"]]
+        return TerminationInputs(self.episode_length_buf, self.max_episode_length, gravity, height)
 
     # ------------------------------------------------------------------------------------------------------
     # Buffers
@@ -369,17 +236,10 @@ class ImaginationEnv(VecEnv):
         self.uncertainty = torch.zeros(E, device=dev)
         self.episode_length_buf = torch.zeros(E, dtype=torch.long, device=dev)
         self.air_time = AirTimeTracker(E, L.contact_dim, dev)
-        # command (Isaac Lab UniformVelocityCommand state)
-        self.command = torch.zeros(E, 3, device=dev)
-        self.heading_target = torch.zeros(E, device=dev)
-        self.is_heading_env = torch.zeros(E, dtype=torch.bool, device=dev)
-        self.is_standing_env = torch.zeros(E, dtype=torch.bool, device=dev)
-        self.command_time_left = torch.zeros(E, device=dev)
         self.yaw = torch.zeros(E, device=dev)
         self.push_time_left = torch.zeros(E, device=dev)
         # episode statistics: one column per reward term, then the uncertainty penalty
         self._episode_sums = torch.zeros(E, len(self.rewards.names) + 1, device=dev)
-        self._error_sums = torch.zeros(E, 3, device=dev)  # xy error, yaw error, steps
         self.num_diverged_total = 0
 
     def _uniform(self, n: int, low: float, high: float) -> torch.Tensor:
@@ -398,10 +258,7 @@ class ImaginationEnv(VecEnv):
             actions = actions.clamp(-self.clip_actions, self.clip_actions)
         prev_action = self.last_action
         self.last_action = actions.clone()
-        processed = actions * self._action_scale + self._action_offset
-        if self._action_clip is not None:
-            processed = torch.maximum(torch.minimum(processed, self._action_clip[1]), self._action_clip[0])
-        self.processed_actions = processed
+        self.processed_actions = self.action_term.process(actions)
 
         # -- one batched model step (the model consumes the raw policy action)
         out = self.stepper.step(self.state, actions)
@@ -422,17 +279,16 @@ class ImaginationEnv(VecEnv):
         self.air_time.update(self.contacts, self.dt)
 
         # -- terminations and time-outs
-        terms_done = {name: fn(out) & ~diverged for name, fn in self._terminations}
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        for done in terms_done.values():
-            terminated |= done
+        terms_done, terminated, _ = self.terminations.compute(self._termination_inputs())
+        terms_done = {name: done & ~diverged for name, done in terms_done.items()}
+        terminated = terminated & ~diverged
         timed_out = self.episode_length_buf >= self.max_episode_length
         time_outs = timed_out | diverged  # as Isaac Lab: time-outs are reported even if also terminated
         dones = terminated | time_outs
 
         # -- rewards: every term of the task, weight * value * dt, then the uncertainty penalty
         inputs = RewardInputs.from_state(
-            self.layout, self.state, actions, prev_action, self.command, self.dt,
+            self.layout, self.state, actions, prev_action, self.command.command, self.dt,
             prev_state=prev_state, contacts=self.contacts, air_time=self.air_time, extension=self.extension,
             terminated=terminated,
         )  # fmt: skip
@@ -447,7 +303,6 @@ class ImaginationEnv(VecEnv):
         reward = raw - penalty
         columns = torch.stack([torch.where(valid, v, 0.0) for v in per_term.values()] + [-penalty], dim=1)
         self._episode_sums += columns
-        self._track_command_errors()
 
         # -- logging (per step; episode statistics are added at resets)
         n_valid = valid.sum().clamp(min=1)
@@ -473,7 +328,8 @@ class ImaginationEnv(VecEnv):
             for name, mask in causes.items():
                 log[f"Episode_Termination/{name}"] = mask.sum().float()
             self._reset_idx(reset_ids, log)
-        self._compute_commands()
+        sl = self.layout.state_slices
+        self.command.compute(self.dt, self.state[:, sl["base_lin_vel"]], self.state[:, sl["base_ang_vel"]], self.yaw)
         if self._push is not None:
             self._apply_pushes()
         self._obs = self._compute_obs()
@@ -492,24 +348,13 @@ class ImaginationEnv(VecEnv):
         u = torch.zeros(n, device=self.device) if u is None else u.to(self.device, torch.float32).reshape(n)
         return next_state, contact_prob, term_prob, ext, u
 
-    def _diverged(self, state, contact_prob, term_prob, extension, u) -> torch.Tensor:
-        """Envs whose prediction is non-finite or leaves the state bounds."""
-        bad = ~torch.isfinite(state).all(dim=1)
-        bad |= ~torch.isfinite(contact_prob).all(dim=1) | ~torch.isfinite(term_prob) | ~torch.isfinite(u)
-        if extension.shape[1] > 0:
-            bad |= ~torch.isfinite(extension).all(dim=1)
-        if self._bounds is not None:
-            lo, hi = self._bounds
-            bad |= ((state < lo) | (state > hi)).any(dim=1)
-        return bad
-
     def _integrate_yaw(self) -> None:
         """Yaw += dt * (angular velocity about the world vertical), from the predicted base state."""
         sl = self.layout.state_slices
         up = -self.state[:, sl["projected_gravity"]]
         up = up / up.norm(dim=1, keepdim=True).clamp(min=1e-6)
         yaw_rate = (self.state[:, sl["base_ang_vel"]] * up).sum(dim=1)
-        self.yaw = _wrap_to_pi(self.yaw + self.dt * yaw_rate)
+        self.yaw = wrap_to_pi(self.yaw + self.dt * yaw_rate)
 
     # ------------------------------------------------------------------------------------------------------
     # Reset
@@ -542,9 +387,10 @@ class ImaginationEnv(VecEnv):
         self.episode_length_buf[env_ids] = 0
         self.air_time.reset(env_ids)
         self._episode_sums[env_ids] = 0.0
-        self._error_sums[env_ids] = 0.0
         self.yaw[env_ids] = self._uniform(n, *self._yaw_range)
-        self._resample_command(env_ids)
+        metrics = self.command.reset(env_ids)
+        if log is not None:
+            log.update(metrics)
         if self._push is not None and self._push.resample_interval_on_reset:
             self.push_time_left[env_ids] = self._uniform(n, *self._push.interval_range_s)
 
@@ -555,49 +401,10 @@ class ImaginationEnv(VecEnv):
         for i, name in enumerate(self.rewards.names):
             log[f"Episode_Reward/{name}"] = means[i]
         log["Episode_Reward/uncertainty_penalty"] = means[-1]
-        steps = self._error_sums[env_ids, 2].clamp(min=1.0)
-        cmd = self.spec.command.name
-        log[f"Metrics/{cmd}/error_vel_xy"] = (self._error_sums[env_ids, 0] / steps).mean()
-        log[f"Metrics/{cmd}/error_vel_yaw"] = (self._error_sums[env_ids, 1] / steps).mean()
 
     # ------------------------------------------------------------------------------------------------------
-    # Commands and events
+    # Events
     # ------------------------------------------------------------------------------------------------------
-
-    def _resample_command(self, env_ids: torch.Tensor) -> None:
-        """Isaac Lab ``UniformVelocityCommand._resample``: time left, velocities, heading, standing."""
-        c, n = self.spec.command, env_ids.numel()
-        if n == 0:
-            return
-        self.command_time_left[env_ids] = self._uniform(n, *c.resampling_time_range)
-        self.command[env_ids, 0] = self._uniform(n, *c.lin_vel_x)
-        self.command[env_ids, 1] = self._uniform(n, *c.lin_vel_y)
-        self.command[env_ids, 2] = self._uniform(n, *c.ang_vel_z)
-        if self._heading:
-            self.heading_target[env_ids] = self._uniform(n, *c.heading)
-            self.is_heading_env[env_ids] = self._uniform(n, 0.0, 1.0) <= c.rel_heading_envs
-        self.is_standing_env[env_ids] = self._uniform(n, 0.0, 1.0) <= c.rel_standing_envs
-
-    def _update_command(self) -> None:
-        """Heading envs: P-control on the integrated yaw; standing envs: zero command."""
-        c = self.spec.command
-        if self._heading:
-            error = _wrap_to_pi(self.heading_target - self.yaw)
-            ang = torch.clip(c.heading_control_stiffness * error, min=c.ang_vel_z[0], max=c.ang_vel_z[1])
-            self.command[:, 2] = torch.where(self.is_heading_env, ang, self.command[:, 2])
-        self.command[self.is_standing_env] = 0.0
-
-    def _compute_commands(self) -> None:
-        self.command_time_left -= self.dt
-        ids = (self.command_time_left <= 0.0).nonzero(as_tuple=False).squeeze(-1)
-        self._resample_command(ids)
-        self._update_command()
-
-    def _track_command_errors(self) -> None:
-        sl = self.layout.state_slices
-        err_xy = torch.linalg.norm(self.command[:, :2] - self.state[:, sl["base_lin_vel"]][:, :2], dim=1)
-        err_yaw = torch.abs(self.command[:, 2] - self.state[:, sl["base_ang_vel"]][:, 2])
-        self._error_sums += torch.stack([err_xy, err_yaw, torch.ones_like(err_xy)], dim=1)
 
     def _apply_pushes(self) -> None:
         """Interval push: add a uniform world-frame velocity change, rotated into the base by yaw only."""
@@ -624,17 +431,7 @@ class ImaginationEnv(VecEnv):
     # ------------------------------------------------------------------------------------------------------
 
     def _compute_obs(self) -> TensorDict:
-        groups = {}
-        for name, terms in self._obs_groups.items():
-            parts = []
-            for src, noise, clip, scale in terms:
-                x = src()
-                if noise is not None:  # Isaac Lab order: noise, clip, scale
-                    x = noise(x)
-                if clip is not None:
-                    x = x.clip(min=clip[0], max=clip[1])
-                if scale is not None:
-                    x = x * scale
-                parts.append(x)
-            groups[name] = torch.cat(parts, dim=-1)
+        inputs = ObsInputs.from_state(self.layout, self.state, self._default_joint_pos, self.command.command,
+                                      self.last_action)  # fmt: skip
+        groups = {name: group.compute(inputs) for name, group in self.obs_groups.items()}
         return TensorDict(groups, batch_size=[self.num_envs], device=self.device)

@@ -1,12 +1,16 @@
 """What RWM adds to Isaac Lab's flat velocity tasks, for every robot and stage.
 
-Robot modules (``go2/``, ``anymal_d/``) inherit Isaac Lab's own flat env cfg and call :func:`apply_rwm` in
-``__post_init__``: explicit joint and body order from the layout module, the ``system_*`` observation
-groups the world model learns from, RWM's ``stand_still`` reward, stand-in assets when needed, and the
-stage's number of envs. Everything else (rewards, weights, commands, timing) stays Isaac Lab's.
+Robot configs (``config/go2/``, ``config/anymal_d/``) inherit Isaac Lab's own flat env cfg and call
+:func:`apply_rwm` in ``__post_init__``: explicit joint and body order from the layout module, the
+``system_*`` observation groups the world model learns from (with their observation terms, below), RWM's
+``stand_still`` reward and termination penalty, and the stage's number of envs. Everything else (assets,
+rewards, weights, commands, timing) stays Isaac Lab's; building a config has no side effects (the command
+line chooses the robot assets and writes stand-in files only when an env is launched, :mod:`.assets`).
 """
 
 from __future__ import annotations
+
+import torch
 
 from isaaclab.managers import ObservationGroupCfg as ObsGroup
 from isaaclab.managers import ObservationTermCfg as ObsTerm
@@ -16,16 +20,34 @@ from isaaclab.utils import configclass
 
 import isaaclab_tasks.core.velocity.mdp as vel_mdp
 
-from . import assets
-from . import mdp as rwm_mdp
-from .layout import CONTACT_THRESHOLD_N, RobotLayout
-from .registration import STAGES
+from ..layout import CONTACT_THRESHOLD_N, RobotLayout
+from ..tasks import GPU_ENV_COUNTS, STAGES
 
 TERMINATION_PENALTY = -200.0
 """Weight of Isaac Lab's ``is_terminated`` reward term (its humanoid tasks use the same value)."""
 
-# Real envs per stage at full scale (GPU); CPU runs are scaled down by the train script.
-STAGE_NUM_ENVS = {"Init": 4096, "Pretrain": 4096, "Finetune": 10, "Offline": 1, "Play": 50}
+
+# --- observation terms the world model needs beyond Isaac Lab's own -----------------------------------------
+
+
+def contact_flags(env, sensor_cfg: SceneEntityCfg, threshold: float = 1.0) -> torch.Tensor:
+    """1.0 per body of ``sensor_cfg`` whose net normal contact force exceeded ``threshold`` within the
+    sensor history (the semantics of Isaac Lab's ``undesired_contacts`` and ``illegal_contact``)."""
+    forces = env.scene.sensors[sensor_cfg.name].data.net_normal_forces_w_history.torch[:, :, sensor_cfg.body_ids]
+    return (forces.norm(dim=-1).max(dim=1)[0] > threshold).float()
+
+
+def any_contact(env, sensor_cfg: SceneEntityCfg, threshold: float = 1.0) -> torch.Tensor:
+    """1.0 where any body of ``sensor_cfg`` is in contact: the base-contact termination as a feature."""
+    return contact_flags(env, sensor_cfg, threshold).max(dim=1, keepdim=True)[0]
+
+
+def base_height(env, asset_cfg: SceneEntityCfg = SceneEntityCfg("robot")) -> torch.Tensor:
+    """Base height above the terrain origin (flat ground: the world z of the root)."""
+    return env.scene[asset_cfg.name].data.root_pos_w.torch[:, 2:3]
+
+
+# --- world-model observation groups -------------------------------------------------------------------------
 
 
 @configclass
@@ -58,7 +80,7 @@ class SystemActionCfg(ObsGroup):
 class SystemContactCfg(ObsGroup):
     """Binary contacts, thighs then feet."""
 
-    contact = ObsTerm(func=rwm_mdp.contact_flags, params={"threshold": CONTACT_THRESHOLD_N})
+    contact = ObsTerm(func=contact_flags, params={"threshold": CONTACT_THRESHOLD_N})
 
     def __post_init__(self):
         self.enable_corruption = False
@@ -68,7 +90,7 @@ class SystemContactCfg(ObsGroup):
 class SystemTerminationCfg(ObsGroup):
     """Base contact: the task's termination, as a 0/1 feature."""
 
-    base_contact = ObsTerm(func=rwm_mdp.any_contact, params={"threshold": CONTACT_THRESHOLD_N})
+    base_contact = ObsTerm(func=any_contact, params={"threshold": CONTACT_THRESHOLD_N})
 
     def __post_init__(self):
         self.enable_corruption = False
@@ -78,7 +100,7 @@ class SystemTerminationCfg(ObsGroup):
 class SystemExtensionCfg(ObsGroup):
     """Extra quantities a reward needs beyond the state (``layout.extension_groups``)."""
 
-    base_height = ObsTerm(func=rwm_mdp.base_height)
+    base_height = ObsTerm(func=base_height)
 
     def __post_init__(self):
         self.enable_corruption = False
@@ -88,11 +110,6 @@ def apply_rwm(cfg, layout: RobotLayout, stage: str) -> None:
     """Turn an Isaac Lab flat velocity env cfg into the RWM task of ``layout.robot`` at ``stage``."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage '{stage}'; stages are {STAGES}")
-    local = assets.use_local_assets()
-    if local:
-        assets.apply_standin(cfg, layout.robot)
-    assets.announce(layout.robot, local)
-
     # explicit joint and body order everywhere (assets may order joints differently)
     joints = SceneEntityCfg("robot", joint_names=list(layout.joint_names), preserve_order=True)
     cfg.actions.joint_pos.joint_names = list(layout.joint_names)
@@ -137,6 +154,6 @@ def apply_rwm(cfg, layout: RobotLayout, stage: str) -> None:
             raise ValueError(f"no observation term for extension groups {names}")
         cfg.observations.system_extension = SystemExtensionCfg()
 
-    cfg.scene.num_envs = STAGE_NUM_ENVS[stage]
+    cfg.scene.num_envs = max(GPU_ENV_COUNTS[stage][0], 1)  # Offline has no simulator; its cfg keeps one env
     if stage == "Play":
         cfg.play_mode()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..cli.common import UserError, check_checkpoint, open_real_env, resolve_configs, stage_of
-from ..envs.task_spec import TaskSpec
+from ..envs.mdp import TaskSpec
 from ..training.stages import layout_of
 from ..world_model.data import atomic_write
 from .schedule import command_schedule, schedule_hash

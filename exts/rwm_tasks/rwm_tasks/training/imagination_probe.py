@@ -11,8 +11,8 @@ import argparse
 import torch
 
 from ..cli.common import resolve_configs
-from ..envs.imagination import state_bounds_from_data
-from ..envs.task_spec import TaskSpec
+from ..envs.divergence import state_bounds_from_data
+from ..envs.mdp import TaskSpec
 from ..world_model.data import TransitionStore, load_dataset
 from ..world_model.train import load_checkpoint
 from .stages import _imagination, _runner, history_sampler, layout_of

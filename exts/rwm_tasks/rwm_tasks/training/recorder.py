@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..envs.layout import RobotLayout
+from ..layout import RobotLayout
 from ..world_model.data import ReplayBuffer
 
 

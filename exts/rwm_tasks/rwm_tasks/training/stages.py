@@ -17,10 +17,11 @@ import time
 import torch
 
 from ..cli.common import UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, open_real_env
-from ..envs.imagination import ImaginationEnv, state_bounds_from_data, state_bounds_from_stats
-from ..envs.layout import RobotLayout, get_layout
-from ..envs.registration import ROBOTS
-from ..envs.task_spec import TaskSpec
+from ..envs.divergence import state_bounds_from_data, state_bounds_from_stats
+from ..envs.imagination import ImaginationEnv
+from ..envs.mdp import TaskSpec
+from ..layout import RobotLayout, get_layout
+from ..tasks import ROBOTS
 from ..world_model.data import DatasetError, ReplayBuffer, TransitionStore, load_dataset, write_npz
 from ..world_model.stepper import ModelStepper
 from ..world_model.train import load_checkpoint

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from ..envs.layout import RobotLayout
+from ..layout import RobotLayout
 from ..world_model.data import ReplayBuffer, WindowBatch
 from ..world_model.model import EnsembleWorldModel
 from ..world_model.train import Trainer, TrainConfig, make_model, pos_weight_from_rate, save_checkpoint

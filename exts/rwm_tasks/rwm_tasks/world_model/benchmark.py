@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from rwm_tasks.envs.layout import ANYMAL_D
+from rwm_tasks.layout import ANYMAL_D
 
 from .data import TransitionStore
 from .stepper import ModelStepper

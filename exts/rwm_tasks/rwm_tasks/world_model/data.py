@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rwm_tasks.envs.layout import LAYOUTS, RobotLayout, get_layout
+from rwm_tasks.layout import LAYOUTS, RobotLayout, get_layout
 
 NPZ_FORMAT = "rwm_tasks/transitions"
 NPZ_FORMAT_VERSION = 1

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rwm_tasks.envs.layout import RobotLayout
+from rwm_tasks.layout import RobotLayout
 
 from .data import TransitionData, TransitionStore, WindowBatch
 from .model import EnsembleWorldModel

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rwm_tasks.envs.layout import RobotLayout
+from rwm_tasks.layout import RobotLayout
 
 from .data import TransitionData, resolve_layout
 

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rwm_tasks.envs.layout import RobotLayout, get_layout
+from rwm_tasks.layout import RobotLayout, get_layout
 
 from .data import WindowBatch, atomic_write, resolve_layout
 from .model import EnsembleWorldModel, HeadOutput, WorldModelConfig

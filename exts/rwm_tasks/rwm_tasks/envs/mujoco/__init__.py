@@ -1,9 +1,9 @@
 """Plain-MuJoCo executor of the RWM tasks: the same env cfgs, two orders of magnitude faster on a CPU.
 
 * :class:`MujocoVecEnv` (``env.py``): rsl-rl ``VecEnv`` running a task's Isaac Lab env cfg on ``mujoco.batch``;
-  :func:`make_env` builds it from a task id.
+  :func:`make_env` (``tasks.py``) builds it from a task id.
 * :func:`record` (``video.py``): roll a policy out and write an mp4 (offscreen EGL) and a velocity plot.
-* ``train.py``: model-free PPO with stock rsl-rl on this executor; ``benchmark.py``: env-steps/s vs Isaac Lab.
+* ``benchmark.py``: env-steps/s vs Isaac Lab; ``reference.py``: the Isaac Lab env it is checked against.
 
 Needs ``mujoco>=4.0`` (``mujoco.batch``); submodules import it lazily so ``import rwm_tasks`` does not.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 
 def __getattr__(name):
-    if name in ("MujocoVecEnv", "layout_of"):
-        from . import env
+    if name == "MujocoVecEnv":
+        from .env import MujocoVecEnv
 
-        return getattr(env, name)
+        return MujocoVecEnv
     if name == "make_env":
         from .tasks import make_env
 

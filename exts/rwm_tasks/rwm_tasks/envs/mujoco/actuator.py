@@ -14,16 +14,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..mdp.extract import class_name
+
 SUPPORTED = ("IdealPDActuator", "DCMotor")
 
 
 class ActuatorError(ValueError):
     """The task's actuator cfg asks for something this executor cannot run."""
-
-
-def _class_name(cfg) -> str:
-    kind = getattr(cfg, "class_type", type(cfg))
-    return (kind if isinstance(kind, str) else kind.__name__).rsplit(":", 1)[-1].rsplit(".", 1)[-1]
 
 
 def _resolve(value, names: Sequence[str], default: float | None, what: str) -> np.ndarray:
@@ -57,7 +54,7 @@ class PDActuators:
         self.dc_motor = np.zeros(n, dtype=bool)
         covered = np.zeros(n, dtype=bool)
         for group, cfg in actuators.items():
-            kind = _class_name(cfg)
+            kind = class_name(cfg)
             where = f"task '{task}': actuator group '{group}' ({kind})"
             if kind not in SUPPORTED:
                 raise ActuatorError(f"{where} is not supported by the MuJoCo executor (supported: {SUPPORTED})")

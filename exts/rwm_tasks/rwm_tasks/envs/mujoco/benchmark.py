@@ -15,7 +15,11 @@ import subprocess
 import sys
 import time
 
-ROBOTS = {"go2": "RWM-Go2-Init-v0", "anymal_d": "RWM-AnymalD-Init-v0"}
+from ...tasks import ROBOTS as ROBOT_TAGS
+from ...tasks import task_id
+
+ROBOTS = {robot: task_id(tag, "Init") for tag, robot in ROBOT_TAGS.items()}
+"""Robot name -> the task measured (its Init stage)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,10 +65,10 @@ def mujoco_steps_per_s(task: str, num_envs: int, num_threads: int, seconds: floa
 
 
 def isaaclab_steps_per_s(task: str, num_envs: int, steps: int, seed: int = 0) -> float:
-    """Run :func:`_isaaclab_worker` in a subprocess; returns its env-steps/s."""
+    """Run :func:`isaaclab_worker` in a subprocess; returns its env-steps/s."""
     code = (
-        "import json; from rwm_tasks.envs.mujoco.benchmark import _isaaclab_worker; "
-        f"print('RESULT', json.dumps(_isaaclab_worker({task!r}, {num_envs}, {steps}, {seed})))"
+        "import json; from rwm_tasks.envs.mujoco.benchmark import isaaclab_worker; "
+        f"print('RESULT', json.dumps(isaaclab_worker({task!r}, {num_envs}, {steps}, {seed})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     for line in out.stdout.splitlines():
@@ -73,7 +77,7 @@ def isaaclab_steps_per_s(task: str, num_envs: int, steps: int, seed: int = 0) ->
     raise RuntimeError(f"Isaac Lab benchmark of {task} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
 
 
-def _isaaclab_worker(task: str, num_envs: int, steps: int, seed: int) -> float:
+def isaaclab_worker(task: str, num_envs: int, steps: int, seed: int) -> float:
     import torch
 
     from .reference import isaaclab_env

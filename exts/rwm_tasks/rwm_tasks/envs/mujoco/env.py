@@ -11,38 +11,41 @@ Conventions where MuJoCo and Isaac Lab differ are handled in :mod:`.frames` (qua
 velocities vs. Isaac Lab's centre-of-mass root velocity). Contact forces: each body's net contact force
 from a MuJoCo ``contact`` sensor; its normal part on the flat ground is the world-z component.
 
-Unsupported task content (observation, reward, termination, event or actuator terms, terrain) raises a
-``ValueError`` naming the term and the task when the env is built.
+Observations, velocity commands, action processing, terminations and rewards are the shared terms of
+:mod:`rwm_tasks.envs.mdp` (the code imagination runs too), read from the simulated state. Unsupported task
+content (observation, reward, termination, event or actuator terms, terrain) raises a ``ValueError`` naming
+the term and the task when the env is built.
 """
 
 from __future__ import annotations
 
-import math
-
-import mujoco
 import numpy as np
 import torch
 from mujoco import batch as mj_batch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
-from ..layout import CONTACT_THRESHOLD_N, LAYOUTS, RobotLayout, get_layout
-from ..rewards import AirTimeTracker, RewardComputer, RewardInputs, resolve_names
-from ..task_spec import TaskSpec, _extract_obs_group
+from ...layout import CONTACT_THRESHOLD_N, LAYOUTS, RobotLayout
+from ...tasks import layout_of
+from ..mdp import (
+    AirTimeTracker, JointPositionAction, ObsContext, ObsGroup, ObsGroupSpec, RewardComputer, RewardInputs, TaskSpec,
+    TerminationContext, TerminationInputs, Terminations, VelocityCommand,
+)  # fmt: skip
+from ..mdp.extract import extract_obs_group
+from ..mdp.names import value_of
 from . import frames
 from .actuator import PDActuators
-from .commands import VelocityCommand
 from .events import EventRunner
 from .model import PhysicsSettings, build_model
-from .observations import ObsGroup, SimState
-
-TERMINATIONS = ("time_out", "illegal_contact", "bad_orientation", "root_height_below_minimum")
+from .observations import SimObsInputs, SimState, system_terms
 
 
-def layout_of(env_cfg, task: str | None) -> RobotLayout:
-    """Robot layout from an ``RWM-<Robot>-...`` task id, else from the action's joint names."""
-    if task and task.upper().startswith("RWM-"):
-        return get_layout(task.split("-")[1])
+def _robot_layout(env_cfg, task: str) -> RobotLayout:
+    """Robot layout of an ``RWM-<Robot>-...`` task id, else the layout whose joints the action drives."""
+    try:
+        return layout_of(task)
+    except ValueError:
+        pass
     joints = list(env_cfg.actions.joint_pos.joint_names)
     for layout in LAYOUTS.values():
         if joints == list(layout.joint_names):
@@ -68,7 +71,7 @@ class MujocoVecEnv(VecEnv):
         self.cfg = env_cfg
         self.task = task or type(env_cfg).__name__
         self.spec = TaskSpec.from_env_cfg(env_cfg, self.task)
-        self.layout = layout_of(env_cfg, task)
+        self.layout = _robot_layout(env_cfg, self.task)
         self.num_envs = int(num_envs or env_cfg.scene.num_envs)
         self.num_actions = self.layout.action_dim
         self.device = device
@@ -90,14 +93,12 @@ class MujocoVecEnv(VecEnv):
         self._init_defaults(robot)
         self._init_buffers()
 
-        command_cfg = getattr(env_cfg.commands, self.spec.command.name)
-        self.command = VelocityCommand(
-            self.spec.command, self.num_envs, self.gen,
-            getattr(command_cfg, "vel_xy_success_threshold", 0.5),
-            getattr(command_cfg, "vel_yaw_success_threshold", 0.4),
-        )  # fmt: skip
-        self._bind_action()
-        self._bind_terminations()
+        self.command = VelocityCommand(self.spec.command, self.num_envs, self.gen)
+        self.action_term = JointPositionAction(self.spec.action, self.layout.joint_names, self.default_joint_pos,
+                                               self.task)  # fmt: skip
+        term_ctx = TerminationContext(self._contact_reader, True, self.layout.robot)
+        self.terminations = Terminations(self.spec.terminations, term_ctx, self.task)
+        self._last_episode_dones = torch.zeros(self.num_envs, len(self.terminations.names), dtype=torch.bool)
         self.rewards = RewardComputer(self.spec, self.layout, soft_joint_pos_limits=self.soft_joint_pos_limits)
         self._episode_sums = torch.zeros(self.num_envs, len(self.rewards.names))
         self.step_reward_terms: dict[str, torch.Tensor] = {}
@@ -135,7 +136,7 @@ class MujocoVecEnv(VecEnv):
 
         def per_joint(table, what) -> torch.Tensor:
             try:
-                return torch.tensor([_match(table, n) for n in names], dtype=torch.float32)
+                return torch.tensor([value_of(table, n) for n in names], dtype=torch.float32)
             except KeyError as err:
                 raise self._fail(f"robot init_state.{what}", str(err)) from None
 
@@ -170,68 +171,22 @@ class MujocoVecEnv(VecEnv):
         self.base_com_b = torch.tensor(self.model.body_ipos[self.index.base_body_id], dtype=torch.float32).repeat(n, 1)
         self._state: SimState | None = None
 
-    def _bind_action(self) -> None:
-        a, names = self.spec.action, self.layout.joint_names
-        try:
-            covered = resolve_names(a.joint_names, names, a.preserve_order)
-        except ValueError as err:
-            raise self._fail(f"action term '{a.name}'", str(err)) from None
-        if covered != list(range(len(names))):
-            raise self._fail(f"action term '{a.name}'", "must drive all joints of the layout in layout order")
-
-        def per_joint(value, default: float) -> torch.Tensor:
-            out = torch.full((len(names),), default)
-            if isinstance(value, dict):
-                for pattern, v in value.items():
-                    out[resolve_names(pattern, names)] = float(v)
-            else:
-                out[:] = float(value)
-            return out
-
-        self.action_scale = per_joint(a.scale, 1.0)
-        self.action_offset = per_joint(a.offset, 0.0) + (self.default_joint_pos if a.use_default_offset else 0.0)
-        self.action_clip = None
-        if a.clip:
-            lo, hi = torch.full((len(names),), -math.inf), torch.full((len(names),), math.inf)
-            for pattern, (low, high) in a.clip.items():
-                ids = resolve_names(pattern, names)
-                lo[ids], hi[ids] = float(low), float(high)
-            self.action_clip = (lo, hi)
-
-    def _bind_terminations(self) -> None:
-        self.terminations = []
-        for term in self.spec.terminations:
-            what = f"termination term '{term.name}' ({term.func})"
-            p = term.params
-            if term.func == "time_out":
-                fn = lambda s: self.episode_length_buf >= self.max_episode_length  # noqa: E731
-            elif term.func == "illegal_contact":
-                ids = self.body_ids_of(p.get("sensor_cfg"), what, positions=True)
-                thr = float(p["threshold"])
-                fn = lambda s, ids=ids, thr=thr: (  # noqa: E731
-                    self.contact_history[:, :, ids].amax(dim=1) > thr
-                ).any(dim=1)
-            elif term.func == "bad_orientation":
-                limit = float(p["limit_angle"])
-                fn = lambda s, lim=limit: (  # noqa: E731
-                    torch.acos((-s.projected_gravity[:, 2]).clamp(-1.0, 1.0)).abs() > lim
-                )
-            elif term.func == "root_height_below_minimum":
-                minimum = float(p["minimum_height"])
-                fn = lambda s, m=minimum: s.root_pos[:, 2] < m  # noqa: E731
-            else:
-                raise self._fail(what, f"not supported by the MuJoCo executor (supported: {TERMINATIONS})")
-            self.terminations.append((term.name, term.time_out, fn))
-        self._last_episode_dones = torch.zeros(self.num_envs, len(self.terminations), dtype=torch.bool)
-
     def _bind_observations(self) -> dict[str, ObsGroup]:
-        groups = {}
+        ctx = ObsContext(self.layout.joint_names, self.spec.command.name, self.spec.action.name, self.task)
+        extra, groups = system_terms(self), {}
         for name, group_cfg in vars(self.cfg.observations).items():
             if group_cfg is None or name.startswith("_"):
                 continue
-            spec = self.spec.observations.get(name) or _extract_obs_group(name, group_cfg, self.task)
-            groups[name] = ObsGroup(self, spec, self.task)
+            spec = self.spec.observations.get(name)
+            if spec is None:  # groups the task spec only names (system_*): read them here
+                spec = ObsGroupSpec.from_dict(extract_obs_group(name, group_cfg, self.task))
+            groups[name] = ObsGroup(spec, ctx, self.gen, extra_terms=extra)
         return groups
+
+    def _contact_reader(self, entity, threshold: float):
+        """Contacts of the bodies ``entity`` selects for ``illegal_contact``: max force over the history."""
+        ids = self.body_ids_of(entity, "illegal_contact sensor_cfg", positions=True)
+        return lambda: self.contact_history[:, :, ids].amax(dim=1) > threshold
 
     # ------------------------------------------------------------------------------------------------------
     # Access used by events, observations and tests
@@ -348,7 +303,7 @@ class MujocoVecEnv(VecEnv):
         self.episode_length_buf += 1
         self.common_step_counter += 1
         state = self.state
-        terminated, time_outs = self._compute_terminations(state)
+        terminated, time_outs = self.compute_terminations(state)
         reward = self._compute_reward(state, terminated)
         done = terminated | time_outs
         reset_ids = done.nonzero().flatten()
@@ -371,10 +326,7 @@ class MujocoVecEnv(VecEnv):
     # ------------------------------------------------------------------------------------------------------
 
     def _physics(self, actions: torch.Tensor) -> None:
-        target = actions * self.action_scale + self.action_offset
-        if self.action_clip is not None:
-            target = torch.clamp(target, *self.action_clip)
-        target = target.double().numpy()
+        target = self.action_term.process(actions).double().numpy()
         qadr, vadr, aid = self.index.qpos_adr, self.index.qvel_adr, self.index.actuator_ids
         dt = self.settings.timestep
         hist = self.contact_history
@@ -391,22 +343,31 @@ class MujocoVecEnv(VecEnv):
         self.joint_acc = torch.from_numpy((self._qvel[:, vadr] - qd) / dt).float()
         self._state = None
 
-    def _compute_terminations(self, state: SimState):
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool)
-        time_outs = torch.zeros(self.num_envs, dtype=torch.bool)
-        values = []
-        for _, is_time_out, fn in self.terminations:
-            v = fn(state)
-            values.append(v)
-            if is_time_out:
-                time_outs |= v
-            else:
-                terminated |= v
-        if values:
-            dones = torch.stack(values, dim=1)
-            fired = dones.any(dim=1, keepdim=True)
-            self._last_episode_dones = torch.where(fired, dones, self._last_episode_dones)
+    def compute_terminations(self, state: SimState) -> tuple[torch.Tensor, torch.Tensor]:
+        """(terminated, time_outs) [E] of the task's termination terms in ``state``."""
+        inputs = TerminationInputs(self.episode_length_buf, self.max_episode_length, state.projected_gravity,
+                                   state.root_pos[:, 2])  # fmt: skip
+        dones, terminated, time_outs = self.terminations.compute(inputs)
+        if dones:
+            done = torch.stack(list(dones.values()), dim=1)
+            self._last_episode_dones = torch.where(done.any(dim=1, keepdim=True), done, self._last_episode_dones)
         return terminated, time_outs
+
+    def obs_inputs(self, state: SimState) -> SimObsInputs:
+        """What the observation terms read, from ``state`` and the env's buffers."""
+        return SimObsInputs(
+            base_lin_vel=state.lin_vel_b,
+            base_ang_vel=state.ang_vel_b,
+            projected_gravity=state.projected_gravity,
+            joint_pos=state.joint_pos,
+            joint_pos_rel=state.joint_pos - self.default_joint_pos,
+            joint_vel=state.joint_vel,
+            joint_vel_rel=state.joint_vel - self.default_joint_vel,
+            joint_effort=self.applied_effort,
+            command=self.command.command,
+            last_action=self.action,
+            root_pos=state.root_pos,
+        )
 
     def reward_inputs(self, state: SimState, terminated: torch.Tensor | None = None) -> RewardInputs:
         """What the shared reward terms read, from the current state and buffers."""
@@ -444,7 +405,7 @@ class MujocoVecEnv(VecEnv):
         self._episode_sums[ids] = 0.0
         log.update(self.command.reset(ids))
         rate = self._last_episode_dones.float().mean(dim=0)
-        log.update({f"Episode_Termination/{n}": rate[k] for k, (n, _, _) in enumerate(self.terminations)})
+        log.update({f"Episode_Termination/{n}": rate[k] for k, n in enumerate(self.terminations.names)})
         self.extras["log"] = log
         self.action[ids] = 0.0
         self.prev_action[ids] = 0.0
@@ -455,18 +416,6 @@ class MujocoVecEnv(VecEnv):
         self._state = None
 
     def _compute_observations(self) -> TensorDict:
-        state = self.state
-        obs = {name: group.compute(state).to(self.device) for name, group in self.obs_groups.items()}
+        inputs = self.obs_inputs(self.state)
+        obs = {name: group.compute(inputs).to(self.device) for name, group in self.obs_groups.items()}
         return TensorDict(obs, batch_size=[self.num_envs], device=self.device)
-
-
-def _match(table, name: str) -> float:
-    """Value of ``name`` in an Isaac Lab {regex: value} table (or a scalar)."""
-    import re
-
-    if isinstance(table, (int, float)):
-        return float(table)
-    for pattern, value in table.items():
-        if re.fullmatch(pattern, name):
-            return float(value)
-    raise KeyError(f"no entry of {list(table)} matches joint '{name}'")

@@ -82,10 +82,6 @@ def heading(q: torch.Tensor) -> torch.Tensor:
     return torch.atan2(fwd[..., 1], fwd[..., 0])
 
 
-def wrap_to_pi(a: torch.Tensor) -> torch.Tensor:
-    return torch.remainder(a + torch.pi, 2 * torch.pi) - torch.pi
-
-
 def com_velocity_w(q: torch.Tensor, origin_lin_vel_w: torch.Tensor, ang_vel_b: torch.Tensor, com_b: torch.Tensor):
     """(linear velocity of the centre of mass, angular velocity), both in the world frame."""
     ang_w = quat_rotate(q, ang_vel_b)

@@ -1,6 +1,6 @@
 """The MuJoCo model of a task's robot: the project's robot description plus what the env cfg says.
 
-The robot comes from :func:`rwm_tasks.envs.robots.get_description` (the same numbers the Isaac Lab
+The robot comes from :func:`rwm_tasks.robots.get_description` (the same numbers the Isaac Lab
 stand-in USD is authored from). On top of it this module sets what the Isaac Lab scene and physics cfg
 decide: time step, solver options, floor friction, no self-collision (as the stand-ins), joint armature,
 unlimited motor controls (the DC-motor model clips torques itself), and one ``contact`` sensor per body
@@ -11,14 +11,14 @@ reporting its net contact force (Isaac Lab's contact sensor covers every body of
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
-from ..layout import RobotLayout
-from ..robots import get_description
+from ...layout import RobotLayout
+from ...robots import get_description
+from ..mdp.names import resolve_names
 
 # rendering only (no physical effect): a checker floor and a light, so videos show motion
 _VISUALS = """  <asset>
@@ -78,14 +78,10 @@ class ModelIndex:
 
     def bodies(self, patterns, what: str) -> list[int]:
         """Positions in :attr:`body_names` matched (``re.fullmatch``) by ``patterns``, in ``patterns`` order."""
-        keys = [patterns] if isinstance(patterns, str) else list(patterns)
-        out: list[int] = []
-        for key in keys:
-            hits = [i for i, n in enumerate(self.body_names) if re.fullmatch(key, n)]
-            if not hits:
-                raise ValueError(f"{what}: body pattern '{key}' matches none of {list(self.body_names)}")
-            out += [i for i in hits if i not in out]
-        return out
+        try:
+            return resolve_names(patterns, self.body_names, preserve_order=True)
+        except ValueError as err:
+            raise ValueError(f"{what}: body {err}") from None
 
 
 def _option(kind: str, name: str):

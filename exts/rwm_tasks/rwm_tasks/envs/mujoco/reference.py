@@ -13,6 +13,8 @@ import contextlib
 
 import torch
 
+from ...tasks import layout_of
+from ..assets import launch_assets
 from .tasks import load_task_cfg
 
 
@@ -43,6 +45,7 @@ def isaaclab_env(task: str, num_envs: int, seed: int = 0, make_deterministic: bo
     env_cfg.scene.num_envs = num_envs
     env_cfg.sim.device = "cpu"
     env_cfg.seed = seed
+    launch_assets(env_cfg, layout_of(task).robot)
     parser = argparse.ArgumentParser()
     add_launcher_args(parser)
     args = parser.parse_args([])
@@ -86,5 +89,5 @@ def copy_isaaclab_state(il_env, env) -> None:
     tracker.current_contact_time = sd.current_contact_time.torch[:, ch].clone()
     tracker.last_air_time = sd.last_air_time.torch[:, ch].clone()
     tracker.last_contact_time = sd.last_contact_time.torch[:, ch].clone()
-    tracker._update_period = float(sensor.cfg.update_period)
+    tracker.update_period = float(sensor.cfg.update_period)
     env.episode_length_buf = il_env.episode_length_buf.clone()

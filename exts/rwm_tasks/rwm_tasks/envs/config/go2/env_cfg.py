@@ -4,8 +4,8 @@ from isaaclab.utils import configclass
 
 from isaaclab_tasks.core.velocity.config.go2.flat_env_cfg import UnitreeGo2FlatEnvCfg
 
-from ..layout import GO2
-from ..rwm_env_cfg import apply_rwm
+from ....layout import GO2
+from ...rwm_env_cfg import apply_rwm
 
 
 @configclass

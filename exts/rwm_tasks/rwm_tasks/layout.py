@@ -1,7 +1,7 @@
 """World-model data layout per robot: one place for names, slices, dims and joint/body order.
 
 Every piece of code that touches a world-model state vector, a dataset column or a ``system_*``
-observation group imports this module. The layout follows the reference RWM data (REFERENCE §2):
+observation group imports this module. The layout is that of the RWM reference datasets:
 
     state (45) = base_lin_vel (3, base frame) | base_ang_vel (3, base frame) | projected_gravity (3)
                  | joint_pos - default (12) | joint_vel (12) | joint_effort (12)
@@ -19,6 +19,8 @@ project's stand-ins, MuJoCo models) must map explicitly to this order by name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from .robots import get_description, robot_name
 
 STATE_GROUPS: tuple[tuple[str, int], ...] = (
     ("base_lin_vel", 3),
@@ -60,8 +62,6 @@ class RobotLayout:
     @property
     def default_joint_pos(self) -> tuple[float, ...]:
         """Default joint positions in this layout's joint order (from the robot description)."""
-        from .robots import get_description
-
         return get_description(self.robot).default_joint_pos_in(self.joint_names)
 
     # --- dimensions -------------------------------------------------------------------------------------
@@ -202,8 +202,4 @@ LAYOUTS: dict[str, RobotLayout] = {"go2": GO2, "anymal_d": ANYMAL_D}
 
 def get_layout(robot: str) -> RobotLayout:
     """Layout of ``robot`` ('go2' or 'anymal_d'; Isaac Lab style names 'Go2', 'AnymalD' accepted)."""
-    key = robot.lower().replace("-", "_")
-    key = {"anymald": "anymal_d", "unitree_go2": "go2"}.get(key, key)
-    if key not in LAYOUTS:
-        raise ValueError(f"unknown robot '{robot}'; known robots: {sorted(LAYOUTS)}")
-    return LAYOUTS[key]
+    return LAYOUTS[robot_name(robot)]

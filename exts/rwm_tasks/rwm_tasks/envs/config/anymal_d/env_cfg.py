@@ -4,8 +4,8 @@ from isaaclab.utils import configclass
 
 from isaaclab_tasks.core.velocity.config.anymal_d.flat_env_cfg import AnymalDFlatEnvCfg
 
-from ..layout import ANYMAL_D
-from ..rwm_env_cfg import apply_rwm
+from ....layout import ANYMAL_D
+from ...rwm_env_cfg import apply_rwm
 
 
 @configclass
