@@ -15,7 +15,7 @@ import torch
 from rwm_tasks.evaluation.harness import evaluate_policy
 from rwm_tasks.training.imagination_probe import choose_penalty
 from rwm_tasks.training.mixed_windows import MixedWindows
-from rwm_tasks.training.pipeline_report import _ppo_transitions_for
+from rwm_tasks.pipeline.report import ppo_transitions_for
 from rwm_tasks.world_model.data import ReplayBuffer, TransitionData, TransitionStore, read_npz
 from rwm_tasks.world_model.synthetic import synthetic_dataset
 
@@ -32,9 +32,9 @@ def test_penalty_is_the_stated_share_of_the_raw_reward():
 def test_ppo_transitions_for_the_same_gain_are_read_off_the_curve():
     curve = [{"iteration": i, "tracking_score": s, "real_transitions": (i + 1) * 100}
              for i, s in zip((0, 20, 40, 60), (0.1, 0.55, 0.7, 0.85))]  # fmt: skip
-    assert _ppo_transitions_for(curve, 20, 0.8) == 4000
-    assert _ppo_transitions_for(curve, 20, 0.9) is None  # never reached
-    assert _ppo_transitions_for(curve, None, 0.8) is None
+    assert ppo_transitions_for(curve, 20, 0.8) == 4000
+    assert ppo_transitions_for(curve, 20, 0.9) is None  # never reached
+    assert ppo_transitions_for(curve, None, 0.8) is None
 
 
 def test_mixed_windows_keep_their_shares():
@@ -108,8 +108,8 @@ def test_go2_pipeline_continues_after_a_kill(go2_pipeline):
 
 @pytest.mark.slow
 def test_demo_runs_on_shipped_results(go2_pipeline, tmp_path):
-    from rwm_tasks.training.demo import DEMO, run_demo
-    from rwm_tasks.training.ship import ship
+    from rwm_tasks.pipeline.demo import DEMO, run_demo
+    from rwm_tasks.pipeline.ship import ship
 
     out, _, _ = go2_pipeline
     shipped = tmp_path / "pretrained" / "go2"

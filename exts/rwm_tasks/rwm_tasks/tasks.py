@@ -43,6 +43,19 @@ def task_id(robot_tag: str, stage: str) -> str:
     return f"RWM-{robot_tag}-{stage}-v0"
 
 
+def robot_task(robot: str, stage: str) -> str:
+    """Task id of a robot name from :mod:`rwm_tasks.layout` at ``stage``: ``("go2", "Play")`` -> ``RWM-Go2-Play-v0``."""
+    tags = {name: tag for tag, name in ROBOTS.items()}
+    if robot not in tags:
+        raise ValueError(f"unknown robot {robot!r}; robots are {sorted(tags)}")
+    return task_id(tags[robot], stage)
+
+
+def with_stage(task: str, stage: str) -> str:
+    """The same robot's task at another stage: ``("RWM-Go2-Init-v0", "Play")`` -> ``RWM-Go2-Play-v0``."""
+    return task_id(robot_of(task), stage)
+
+
 def all_task_ids() -> list[str]:
     """Every registered task id, robot by robot."""
     return [task_id(tag, stage) for tag in ROBOTS for stage in STAGES]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import UserError, run_main
+from ..launch import UserError
+from .common import run_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,13 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="demo", help="Output folder.")
     parser.add_argument("--seed", type=int, default=0, help="Seed.")
     args = parser.parse_args(argv)
-    from ..training.pipeline import REPO
+    from ..pipeline.run import REPO
 
     pretrained = args.pretrained or os.path.join(REPO, "pretrained", args.robot)
     for needed in ("world_model.pt", "report.json", os.path.join("data_policy", "model.pt")):
         if not os.path.isfile(os.path.join(pretrained, needed)):
             raise UserError(f"'{pretrained}' has no {needed}: not a shipped results folder")
-    from ..training.demo import run_demo
+    from ..pipeline.demo import run_demo
 
     run_demo(args.robot, pretrained, args.out, args.seed)
     return 0

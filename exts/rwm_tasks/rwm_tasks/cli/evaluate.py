@@ -11,7 +11,8 @@ import json
 import os
 import sys
 
-from .common import UserError, check_task, find_checkpoint, run_main
+from ..launch import UserError, check_task, find_checkpoint
+from .common import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:

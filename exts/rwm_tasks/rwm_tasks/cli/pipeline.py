@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import UserError, run_main
+from ..launch import UserError
+from .common import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..training.pipeline import ROBOT_IDS, SCALES
+    from ..pipeline.run import SCALES
+    from ..tasks import ROBOTS
 
     parser = argparse.ArgumentParser(description="Run the RWM / RWM-U pipeline end to end, resumably.")
-    parser.add_argument("--robot", required=True, choices=sorted(ROBOT_IDS), help="Robot.")
+    parser.add_argument("--robot", required=True, choices=sorted(ROBOTS.values()), help="Robot.")
     parser.add_argument("--out", required=True, help="Output folder (re-run with the same folder to continue).")
     parser.add_argument("--scale", choices=sorted(SCALES), default="full",
                         help="smoke: minutes, for tests; quick: ~30 min; full: the shipped results (~90 min on 2 cores).")
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--init '{args.init}' does not exist")
     if args.init and os.path.isdir(args.init) and not os.path.isdir(os.path.join(args.init, "params")):
         raise UserError(f"--init '{args.init}' is not an Init run folder (no params/)")
-    from ..training.pipeline import Pipeline
+    from ..pipeline.run import Pipeline
 
     Pipeline(args.robot, args.out, args.scale, args.sim, args.seed, args.init).run_all()
     return 0

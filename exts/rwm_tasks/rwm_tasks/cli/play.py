@@ -15,9 +15,8 @@ import sys
 import torch
 
 from ..tasks import experiment_name, layout_of, robot_of, stage_of, task_id
-from .common import (
-    UserError, add_task_args, check_checkpoint, find_checkpoint, log_root, open_real_env, resolve_configs, run_main,
-)  # fmt: skip
+from ..launch import UserError, check_checkpoint, find_checkpoint, log_root, open_real_env, resolve_configs
+from .common import add_task_args, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import UserError, run_main
+from ..launch import UserError
+from .common import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,10 +11,11 @@ import os
 import sys
 import time
 
-from .common import (
-    UserError, add_task_args, check_checkpoint, dump_configs, find_checkpoint, log_root, new_log_dir,
-    open_real_env, resolve_configs, run_main, stage_of,
+from ..launch import (
+    UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, new_log_dir, open_real_env, resolve_configs,
 )  # fmt: skip
+from ..tasks import stage_of
+from .common import add_task_args, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:

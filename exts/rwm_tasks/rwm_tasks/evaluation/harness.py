@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..cli.common import UserError, check_checkpoint, open_real_env, resolve_configs, stage_of
+from ..launch import UserError, check_checkpoint, open_real_env, resolve_configs
+from ..tasks import layout_of, with_stage
 from ..envs.mdp import TaskSpec
-from ..training.stages import layout_of
 from ..world_model.data import atomic_write
 from .schedule import command_schedule, schedule_hash
 from .score import alive_mask, tracking_kernel
@@ -29,12 +29,6 @@ EVAL_FILE = "eval.json"
 PLOT_FILE = "eval.png"
 SPEED_BINS = (0.0, 0.25, 0.5, 0.75, 1.0, float("inf"))
 """Edges of the commanded planar speed |c_xy| [m/s] for the score per speed bin."""
-
-
-def play_task_of(task: str) -> str:
-    """The robot's Play task (``RWM-Go2-Init-v0`` -> ``RWM-Go2-Play-v0``): evaluation never adds noise."""
-    parts = task.split("-")
-    return "-".join(parts[:2] + ["Play"] + parts[3:]) if len(parts) >= 4 else task
 
 
 def file_sha256(path: str) -> str:
@@ -163,7 +157,7 @@ def evaluate_policy(task: str, checkpoint: str | None = None, policy=None, *, si
     if (checkpoint is None) == (policy is None):
         raise UserError("give exactly one of a checkpoint or a policy")
     check_inputs(task, sim, num_envs, seconds, checkpoint, out_dir, overwrite)
-    play_task = play_task_of(task)
+    play_task = with_stage(task, "Play")  # the robot's Play task: evaluation adds no noise and no pushes
     args = argparse.Namespace(task=play_task, sim=sim, device="cpu", num_envs=num_envs, seed=seed, physics=None,
                               overrides=[], headless=True)  # fmt: skip
     env_cfg, agent_cfg, _ = resolve_configs(args)

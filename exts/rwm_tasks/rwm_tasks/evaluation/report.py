@@ -16,6 +16,7 @@ import re
 
 import yaml
 
+from ..tasks import robot_task
 from ..world_model.data import atomic_write
 from .harness import EVAL_FILE, evaluate_policy
 
@@ -57,11 +58,10 @@ def run_facts(run_dir: str) -> dict:
     with open(os.path.join(run_dir, "params", "env.yaml")) as f:
         env = yaml.load(f, Loader=_ParamsLoader)
     robot, stage = agent["experiment_name"].removeprefix("rwm_").rsplit("_", 1)
-    robots = {"go2": "Go2", "anymal_d": "AnymalD"}
     facts = {
         "robot": robot,
         "stage": stage,
-        "task": f"RWM-{robots[robot]}-Play-v0",
+        "task": robot_task(robot, "Play"),
         "num_envs": int(env["scene"]["num_envs"]),
         "steps_per_env": int(agent["num_steps_per_env"]),
         "real_transitions_before": 0,

@@ -8,7 +8,8 @@ import time
 
 import torch
 
-from ..cli.common import UserError, check_checkpoint, open_real_env, resolve_configs
+from ..launch import UserError, check_checkpoint, open_real_env, resolve_configs
+from ..tasks import layout_of
 from ..world_model.data import ReplayBuffer, write_npz
 from .recorder import TransitionRecorder, buffer_to_dataset
 
@@ -29,7 +30,6 @@ def collect_dataset(task: str, checkpoint: str, out_path: str, *, sim: str = "mu
     env_cfg.compute_final_obs = True
     from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
-    from .stages import layout_of
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
     torch.manual_seed(seed)

@@ -10,12 +10,13 @@ import argparse
 
 import torch
 
-from ..cli.common import resolve_configs
+from ..launch import resolve_configs
 from ..envs.divergence import state_bounds_from_data
 from ..envs.mdp import TaskSpec
 from ..world_model.data import TransitionStore, load_dataset
 from ..world_model.train import load_checkpoint
-from .stages import _imagination, _runner, history_sampler, layout_of
+from ..tasks import layout_of, with_stage
+from .stages import history_sampler, make_imagination, make_runner
 
 
 def probe_imagination(task: str, checkpoint: str, world_model: str, dataset: str, *, num_envs: int = 512,
@@ -25,7 +26,7 @@ def probe_imagination(task: str, checkpoint: str, world_model: str, dataset: str
     Returns per-step means over valid envs: raw reward (the task's reward, no penalty), epistemic
     uncertainty u, terminations, and the reward per second.
     """
-    offline_task = "-".join(task.split("-")[:2] + ["Offline", "v0"])
+    offline_task = with_stage(task, "Offline")
     args = argparse.Namespace(task=offline_task, sim="mujoco", device="cpu", num_envs=num_envs, seed=seed,
                               physics=None, overrides=[], headless=True)  # fmt: skip
     env_cfg, agent_cfg, _ = resolve_configs(args)
@@ -39,9 +40,9 @@ def probe_imagination(task: str, checkpoint: str, world_model: str, dataset: str
     store = TransitionStore(load_dataset(dataset, layout, min_window=history + 1), window=history + 1)
     generator = torch.Generator().manual_seed(seed)
     spec = TaskSpec.from_env_cfg(env_cfg, task=offline_task)
-    env = _imagination(spec, layout, ckpt.model, history_sampler(store, history, generator), agent_cfg,
+    env = make_imagination(spec, layout, ckpt.model, history_sampler(store, history, generator), agent_cfg,
                        state_bounds_from_data(store.normalization_tensors()["states"]), seed)  # fmt: skip
-    runner = _runner(env, agent_cfg, None)
+    runner = make_runner(env, agent_cfg, None)
     runner.load(checkpoint, load_cfg={"actor": True}, map_location="cpu")
     policy = runner.get_inference_policy()
     sums = {"reward_raw": 0.0, "uncertainty": 0.0, "terminated": 0.0}

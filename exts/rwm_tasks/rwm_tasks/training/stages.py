@@ -1,4 +1,4 @@
-"""The model-based stages on stock rsl-rl (REFERENCE §2):
+"""The model-based stages on stock rsl-rl:
 
 - Pretrain: PPO on the real env; every real transition enters a replay buffer and the world model trains
   on it each iteration. Checkpoints: the runner's ``model_<it>.pt`` and ``world_model.pt``.
@@ -16,12 +16,12 @@ import time
 
 import torch
 
-from ..cli.common import UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, open_real_env
+from ..launch import UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, open_real_env
 from ..envs.divergence import state_bounds_from_data, state_bounds_from_stats
 from ..envs.imagination import ImaginationEnv
 from ..envs.mdp import TaskSpec
-from ..layout import RobotLayout, get_layout
-from ..tasks import ROBOTS
+from ..layout import RobotLayout
+from ..tasks import experiment_name, layout_of, with_stage
 from ..world_model.data import DatasetError, ReplayBuffer, TransitionStore, load_dataset, write_npz
 from ..world_model.stepper import ModelStepper
 from ..world_model.train import load_checkpoint
@@ -32,10 +32,6 @@ from .world_model_learner import WorldModelLearner, new_model, train_config
 
 WORLD_MODEL_FILE = "world_model.pt"
 DATASET_FILE = "dataset.npz"
-
-
-def layout_of(task: str) -> RobotLayout:
-    return get_layout(ROBOTS[task.split("-")[1]])
 
 
 def history_sampler(source, history: int, generator: torch.Generator):
@@ -52,14 +48,14 @@ def history_sampler(source, history: int, generator: torch.Generator):
     return sample
 
 
-def _runner(env, agent_cfg, log_dir):
+def make_runner(env, agent_cfg, log_dir):
     from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
     return create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
 
 
-def _imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
+def make_imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
     im = agent_cfg.imagination
     generator = torch.Generator(device=agent_cfg.device).manual_seed(seed)
     stepper = ModelStepper(model.to(agent_cfg.device).eval(), im.num_envs, generator=generator)
@@ -70,7 +66,7 @@ def _imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
     )  # fmt: skip
 
 
-def _load_world_model(path: str | None, layout: RobotLayout, what: str):
+def load_world_model(path: str | None, layout: RobotLayout, what: str):
     if not path:
         raise UserError(f"{what} needs a world-model checkpoint: pass --world_model FILE")
     if not os.path.isfile(path):
@@ -117,7 +113,7 @@ def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
 
         vec = RolloutHookEnv(env, agent_cfg.num_steps_per_env, before_rollout,
                              lambda obs, rew, dones, extras: recorder.record(obs, dones, extras))  # fmt: skip
-        runner = _runner(vec, agent_cfg, log_dir)
+        runner = make_runner(vec, agent_cfg, log_dir)
         if resume_path:
             runner.load(resume_path, map_location=agent_cfg.device)
         dump_configs(log_dir, env_cfg, agent_cfg)
@@ -134,8 +130,9 @@ def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
 
 
 # --- Finetune ----------------------------------------------------------------------------------------------
-def _default_checkpoint(agent_cfg, stage: str, pattern: str, what: str) -> str:
-    root = os.path.join(os.path.dirname(log_root(agent_cfg)), agent_cfg.experiment_name.replace("_finetune", f"_{stage}"))
+def _default_checkpoint(task: str, agent_cfg, stage: str, pattern: str, what: str) -> str:
+    """The latest ``pattern`` file of the same robot's ``stage`` runs (beside this run's experiment folder)."""
+    root = os.path.join(os.path.dirname(log_root(agent_cfg)), experiment_name(with_stage(task, stage)))
     try:
         return find_checkpoint(root, None, pattern)
     except UserError as err:
@@ -158,11 +155,11 @@ def _pretraining_data(args, model_path: str, layout: RobotLayout, window: int, d
 
 def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     layout, wm, im = layout_of(args.task), agent_cfg.world_model, agent_cfg.imagination
-    policy_path = resume_path or _default_checkpoint(agent_cfg, "init", r"model_.*\.pt", "an Init policy")
+    policy_path = resume_path or _default_checkpoint(args.task, agent_cfg, "Init", r"model_.*\.pt", "an Init policy")
     check_checkpoint(policy_path)
     model_path = args.world_model or wm.checkpoint or _default_checkpoint(
-        agent_cfg, "pretrain", WORLD_MODEL_FILE, "a pretrained world model (--world_model FILE)")  # fmt: skip
-    ckpt = _load_world_model(model_path, layout, "Finetune")
+        args.task, agent_cfg, "Pretrain", WORLD_MODEL_FILE, "a pretrained world model (--world_model FILE)")  # fmt: skip
+    ckpt = load_world_model(model_path, layout, "Finetune")
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     config = ckpt.train_config or train_config(wm, agent_cfg.seed)
     data_path, pretraining = _pretraining_data(args, model_path, layout, config.window + 1, agent_cfg.device)
@@ -196,7 +193,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             collect(buffer.window)  # standing still (no policy yet): enough rows for the first reset windows
         sample = history_sampler(source, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
         bounds = state_bounds_from_stats(ckpt.model.state_norm.mean, ckpt.model.state_norm.std)
-        imagination = _imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
+        imagination = make_imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
 
         def before_rollout(it: int) -> None:
             real_return.clear()
@@ -210,7 +207,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
                 learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
 
         vec = RolloutHookEnv(imagination, agent_cfg.num_steps_per_env, before_rollout)
-        runner = _runner(vec, agent_cfg, log_dir)
+        runner = make_runner(vec, agent_cfg, log_dir)
         runner.load(policy_path, map_location=agent_cfg.device)
         collect(buffer.window)  # the loaded policy's own data, then restart imagination from it
         imagination.reset()
@@ -234,7 +231,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
 # --- Offline -----------------------------------------------------------------------------------------------
 def offline(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     layout, im = layout_of(args.task), agent_cfg.imagination
-    ckpt = _load_world_model(args.world_model or agent_cfg.world_model.checkpoint, layout, "Offline training")
+    ckpt = load_world_model(args.world_model or agent_cfg.world_model.checkpoint, layout, "Offline training")
     if not args.dataset:
         raise UserError("Offline training needs a dataset: pass --dataset FILE (.csv or .npz)")
     history = ckpt.train_config.history if ckpt.train_config else agent_cfg.world_model.history_length
@@ -246,9 +243,9 @@ def offline(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     generator = torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed)
     bounds = state_bounds_from_data(store.normalization_tensors()["states"])
-    imagination = _imagination(spec, layout, ckpt.model, history_sampler(store, history, generator), agent_cfg,
+    imagination = make_imagination(spec, layout, ckpt.model, history_sampler(store, history, generator), agent_cfg,
                                bounds, agent_cfg.seed)  # fmt: skip
-    runner = _runner(imagination, agent_cfg, log_dir)
+    runner = make_runner(imagination, agent_cfg, log_dir)
     if resume_path:
         runner.load(resume_path, map_location=agent_cfg.device)
     dump_configs(log_dir, env_cfg, agent_cfg)

@@ -9,7 +9,7 @@ import shutil
 import torch
 
 from ..world_model.data import atomic_write
-from .pipeline_report import POLICIES
+from .report import POLICIES
 
 FILES = ("report.md", "report.json", "manifest.json", "scores.png")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from .pipeline import SCRIPTS, Pipeline, Scale
+from .run import SCRIPTS, Pipeline, Scale
 
 DEMO = Scale(init_envs=0, init_iterations=0, init_minutes=None, save_interval=10, collect_envs=64, collect_steps=300,
              heldout_envs=0, world_model_seconds=0, offline_iterations=40, finetune_iterations=0, finetune_real_envs=0,
@@ -38,7 +38,7 @@ def run_demo(robot: str, pretrained: str, out: str, seed: int = 0, scale: Scale 
         return {"policies": out}
 
     def collect() -> dict:
-        from .collect import collect_dataset
+        from ..training.collect import collect_dataset
 
         return collect_dataset(demo.task("Init"), demo.path("data_policy", "model.pt"), demo.path("dataset.npz"),
                                num_envs=demo.scale.collect_envs, steps=demo.scale.collect_steps, seed=seed)  # fmt: skip

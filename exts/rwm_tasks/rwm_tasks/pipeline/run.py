@@ -17,11 +17,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+from ..tasks import robot_task
 from ..world_model.data import atomic_write
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 SCRIPTS = os.path.join(REPO, "scripts")
-ROBOT_IDS = {"go2": "Go2", "anymal_d": "AnymalD"}
 
 
 @dataclass
@@ -81,7 +81,7 @@ class Pipeline:
         self.robot, self.out, self.scale_name, self.sim, self.seed = robot, os.path.abspath(out), scale, sim, seed
         self.scale = SCALES[scale]
         self.init = os.path.abspath(init) if init else None
-        self.task = lambda stage: f"RWM-{ROBOT_IDS[robot]}-{stage}-v0"  # noqa: E731
+        self.task = lambda stage: robot_task(robot, stage)  # noqa: E731
         os.makedirs(self.out, exist_ok=True)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class Pipeline:
         results["offline_lambda0"] = self.step("offline_lambda0", lambda: self.offline("offline_lambda0", 0.0))
         results["finetune"] = self.step("finetune", self.finetune)
         results["evaluate"] = self.step("evaluate", lambda: self.evaluate(results))
-        from .pipeline_report import write_pipeline_report
+        from .report import write_pipeline_report
 
         write_pipeline_report(self, results)
         print(f"[pipeline] report: {self.path('report.md')} (scale {self.scale_name}, {s.init_envs} Init envs)")
@@ -192,7 +192,7 @@ class Pipeline:
         return {k: result[k] for k in ("tracking_score", "yaw_tracking_score", "falls_per_env_minute", "return_per_second")}
 
     def collect(self) -> dict:
-        from .collect import collect_dataset
+        from ..training.collect import collect_dataset
 
         s, policy = self.scale, self.path("data_policy", "model.pt")
         train = collect_dataset(self.task("Init"), policy, self.path("collect", "dataset.npz"), sim=self.sim,
@@ -223,7 +223,7 @@ class Pipeline:
         return {"checkpoint": self.path("world_model.pt"), "summary": summary, "eval": _small(report)}
 
     def probe(self) -> dict:
-        from .imagination_probe import choose_penalty, probe_imagination
+        from ..training.imagination_probe import choose_penalty, probe_imagination
 
         s = self.scale
         probe = probe_imagination(self.task("Offline"), self.path("data_policy", "model.pt"), self.path("world_model.pt"),
@@ -265,7 +265,7 @@ class Pipeline:
 
     def evaluate(self, results: dict) -> dict:
         from ..evaluation.report import plot_learning_curve, score_run
-        from .imagination_probe import probe_imagination
+        from ..training.imagination_probe import probe_imagination
 
         s, out = self.scale, {}
         if results["init"].get("checkpoint"):

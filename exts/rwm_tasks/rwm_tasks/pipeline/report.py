@@ -19,7 +19,7 @@ POLICIES = (
 )
 
 
-def _ppo_transitions_for(curve: list[dict], start_iteration: int | None, score: float) -> int | None:
+def ppo_transitions_for(curve: list[dict], start_iteration: int | None, score: float) -> int | None:
     """Real transitions model-free PPO used from ``start_iteration`` to its first checkpoint scoring ``score``."""
     if start_iteration is None:
         return None
@@ -95,7 +95,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
     rows["finetune"]["real_transitions"] = finetune_curve[-1]["real_transitions"] if finetune_curve else None
     start = data.get("iteration")
     gain_target = max(rows["finetune"]["tracking_score"], 0.8)
-    ppo_needed = _ppo_transitions_for(curve, start, gain_target)
+    ppo_needed = ppo_transitions_for(curve, start, gain_target)
     mbpo_used = rows["finetune"]["real_transitions"]
     final = ("offline", "offline_lambda0", "finetune")
     agreement = {n: (rows[n]["imagined_reward_per_second"] / rows[n]["return_per_second"]
