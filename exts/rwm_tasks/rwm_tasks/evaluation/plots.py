@@ -10,6 +10,17 @@ from ..world_model.data import atomic_write
 SHOWN_ENVS = 3
 
 
+def save_figure(fig, path: str) -> str:
+    """Write a matplotlib figure as PNG atomically (readers never see half a file) and close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    return os.path.abspath(path)
+
+
 def plot_evaluation(trace, result: dict, path: str) -> str:
     import matplotlib
 
@@ -47,8 +58,4 @@ def plot_evaluation(trace, result: dict, path: str) -> str:
     ax.set_ylabel("tracking score")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-    return os.path.abspath(path)
+    return save_figure(fig, path)

@@ -9,7 +9,6 @@ against wall time and real transitions. A *shipped policy* is a folder with ``mo
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -19,6 +18,7 @@ import yaml
 from ..tasks import robot_task
 from ..world_model.data import atomic_write
 from .harness import EVAL_FILE, evaluate_policy
+from .plots import save_figure
 
 RUN_INFO_FILE = "rwm_run.json"
 """Per-run facts a stage writes; ``real_transitions_before``, ``real_transitions_per_iteration`` and
@@ -144,11 +144,7 @@ def plot_learning_curve(rows: list[dict], title: str, path: str) -> str:
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-    return path
+    return save_figure(fig, path)
 
 
 def shipped_row(folder: str) -> dict:

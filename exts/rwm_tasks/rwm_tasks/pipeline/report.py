@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
 import subprocess
 
+from ..evaluation.plots import save_figure
 from ..world_model.data import atomic_write
 
 POLICIES = (
@@ -76,10 +76,7 @@ def _bar_chart(rows: dict, path: str) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    save_figure(fig, path)
 
 
 def write_pipeline_report(pipeline, results: dict) -> str:

@@ -46,7 +46,8 @@ class Scale:
     eval_envs: int
     eval_seconds: float
     probe_steps: int
-    isaaclab_check: bool
+    isaaclab_check: tuple[str, ...]
+    """Policies also scored briefly on kit-less Isaac Lab (a few minutes each on a CPU)."""
 
 
 SCALES = {
@@ -54,17 +55,17 @@ SCALES = {
                    collect_steps=120, heldout_envs=4, world_model_seconds=15, offline_iterations=2,
                    finetune_iterations=2, finetune_real_envs=4, imagined_envs=64, imagined_episode_steps=48,
                    curve_envs=4, curve_seconds=1.0, eval_envs=8, eval_seconds=2.0, probe_steps=20,
-                   isaaclab_check=False),
+                   isaaclab_check=()),
     "quick": Scale(init_envs=1024, init_iterations=2000, init_minutes=10, save_interval=20, collect_envs=128,
                    collect_steps=500, heldout_envs=16, world_model_seconds=240, offline_iterations=60,
                    finetune_iterations=40, finetune_real_envs=16, imagined_envs=1024, imagined_episode_steps=48,
                    curve_envs=32, curve_seconds=10.0, eval_envs=32, eval_seconds=10.0, probe_steps=100,
-                   isaaclab_check=False),
-    "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=256,
+                   isaaclab_check=()),
+    "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=512,
                   collect_steps=1000, heldout_envs=32, world_model_seconds=900, offline_iterations=250,
-                  finetune_iterations=150, finetune_real_envs=16, imagined_envs=2048, imagined_episode_steps=48,
+                  finetune_iterations=150, finetune_real_envs=16, imagined_envs=1024, imagined_episode_steps=48,
                   curve_envs=32, curve_seconds=10.0, eval_envs=64, eval_seconds=20.0, probe_steps=200,
-                  isaaclab_check=True),
+                  isaaclab_check=("init", "offline", "finetune")),
 }  # fmt: skip
 
 DATA_POLICY_SCORE = 0.5
@@ -278,7 +279,7 @@ class Pipeline:
                                          seed=self.seed)  # fmt: skip
             out[name] = {**scores, "imagined_reward_per_second": imagined["reward_per_second"],
                          "imagined_uncertainty": imagined["uncertainty"]}  # fmt: skip
-            if s.isaaclab_check:
+            if name in s.isaaclab_check:
                 out[name]["isaaclab"] = self.isaaclab_score(name)
         rows = score_run(results["finetune"]["run_dir"], sim=self.sim, num_envs=s.curve_envs, seconds=s.curve_seconds,
                          seed=self.seed)  # fmt: skip
