@@ -61,7 +61,7 @@ SCALES = {
                    finetune_iterations=40, finetune_real_envs=16, imagined_envs=1024, imagined_episode_steps=48,
                    curve_envs=32, curve_seconds=10.0, eval_envs=32, eval_seconds=10.0, probe_steps=100,
                    isaaclab_check=()),
-    "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=512,
+    "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=256,
                   collect_steps=1000, heldout_envs=32, world_model_seconds=900, offline_iterations=250,
                   finetune_iterations=150, finetune_real_envs=16, imagined_envs=1024, imagined_episode_steps=48,
                   curve_envs=32, curve_seconds=10.0, eval_envs=64, eval_seconds=20.0, probe_steps=200,
