@@ -7,6 +7,10 @@ import torch
 from ..world_model.data import WindowBatch
 
 
+SOURCE_KEY_SHIFT = 56
+"""Window ids of source i are offset by i << 56 (a replay buffer's ids use the bits below 2**56)."""
+
+
 class MixedWindows:
     """Samples ``share[i]`` of every batch from ``sources[i]`` (a ``TransitionStore`` or ``ReplayBuffer``).
 
@@ -29,12 +33,16 @@ class MixedWindows:
         return sum(len(s) for s in self.sources)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> WindowBatch:
-        ready = [(s, w) for s, w in zip(self.sources, self.shares) if s.num_windows > 0 and w > 0]
+        ready = [(i, s, w) for i, (s, w) in enumerate(zip(self.sources, self.shares)) if s.num_windows > 0 and w > 0]
         if not ready:
             raise ValueError("no source holds a window yet")
-        total = sum(w for _, w in ready)
-        counts = [int(round(batch_size * w / total)) for _, w in ready]
+        total = sum(w for _, _, w in ready)
+        counts = [int(round(batch_size * w / total)) for _, _, w in ready]
         counts[-1] = batch_size - sum(counts[:-1])
-        batches = [s.sample(n, generator) for (s, _), n in zip(ready, counts) if n > 0]
-        return WindowBatch(*(torch.cat([getattr(b, f) for b in batches]) for f in
-                             ("states", "actions", "contacts", "terminations", "extension")))  # fmt: skip
+        batches = [(i, s.sample(n, generator)) for (i, s, _), n in zip(ready, counts) if n > 0]
+        fields = [torch.cat([getattr(b, f) for _, b in batches]) for f in
+                  ("states", "actions", "contacts", "terminations", "extension")]  # fmt: skip
+        keys = None
+        if all(b.keys is not None for _, b in batches):  # window ids stay distinct across sources
+            keys = torch.cat([b.keys.long() + (i << SOURCE_KEY_SHIFT) for i, b in batches])
+        return WindowBatch(*fields, keys)
