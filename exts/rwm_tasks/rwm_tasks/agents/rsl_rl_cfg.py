@@ -16,27 +16,31 @@ from isaaclab.utils import configclass
 from isaaclab_tasks.core.velocity.config.anymal_d.agents.rsl_rl_ppo_cfg import AnymalDFlatPPORunnerCfg
 from isaaclab_tasks.core.velocity.config.go2.agents.rsl_rl_ppo_cfg import UnitreeGo2FlatPPORunnerCfg
 
+from ..tasks import experiment_name, robot_task
+from ..world_model.train import TrainConfig
+
 
 @configclass
 class WorldModelCfg:
-    """Ensemble recurrent world model and its training (REFERENCE §1-§2 defaults)."""
+    """Ensemble recurrent world model and its training; the trainer's defaults are
+    :class:`rwm_tasks.world_model.train.TrainConfig`'s, so every entry point starts from the same values."""
 
     ensemble_size: int = 5
     """B heads on one recurrent base; 1 is plain RWM."""
-    history_length: int = 32
+    history_length: int = TrainConfig.history
     """M: steps the recurrent base consumes before forecasting."""
-    forecast_horizon: int = 8
+    forecast_horizon: int = TrainConfig.forecast
     """N: autoregressive forecast steps in the training loss."""
     rnn_hidden_dim: int = 256
     rnn_num_layers: int = 2
     head_hidden_dims: list[int] = [128]
-    learning_rate: float = 1.0e-3
-    weight_decay: float = 1.0e-5
-    batch_size: int = 1024
-    grad_clip: float = 1.0
-    loss: str = "mse_nll"
+    learning_rate: float = TrainConfig.learning_rate
+    weight_decay: float = TrainConfig.weight_decay
+    batch_size: int = TrainConfig.batch_size
+    grad_clip: float = TrainConfig.grad_clip
+    loss: str = TrainConfig.loss
     """'mse_nll' (the mean by squared error, the std by likelihood of one-step errors), 'nll' or 'mse'."""
-    step_weight_decay: float = 1.0
+    step_weight_decay: float = TrainConfig.alpha
     """alpha: weight alpha**k of forecast step k (1: plain mean)."""
     updates_per_iteration: int = 10
     """Gradient steps on the world model per runner iteration (online stages)."""
@@ -81,7 +85,7 @@ def _rwm_runner(base, robot: str, stage: str, **overrides):
 
         def __post_init__(self):
             super().__post_init__()
-            self.experiment_name = f"rwm_{robot}_{stage.lower()}"
+            self.experiment_name = experiment_name(robot_task(robot, stage))
             # exploration: half Isaac Lab's initial action std, so early random actions (action x scale around
             # the default pose) cost less in action-rate, torque and body-rate penalties and fall less
             self.actor.distribution_cfg.init_std = INIT_ACTION_STD

@@ -1,7 +1,7 @@
 """Transitions in a robot's column layout: dataset files, episode boundaries, window sampling, replay buffer.
 
 Row t of a dataset holds ``state_t | last action | contacts_t | termination_t | extension_t`` in the column
-order of :class:`rwm_tasks.envs.layout.RobotLayout` (``layout.column_names``); the last action is the one that
+order of :class:`rwm_tasks.layout.RobotLayout` (``layout.column_names``); the last action is the one that
 led to state_t (zero at an episode start), as the reference recorder and Isaac Lab's ``last_action`` write it.
 The model consumes state_t with the action applied at it (row t+1's action column) and predicts row t+1's
 state, contacts, termination and extension, so a training window of ``M + N`` consecutive rows must lie

@@ -85,7 +85,7 @@ class WorldModelConfig:
 
     @classmethod
     def from_layout(cls, layout, **overrides) -> WorldModelConfig:
-        """Config with the dimensions of ``layout`` (a :class:`rwm_tasks.envs.layout.RobotLayout`)."""
+        """Config with the dimensions of ``layout`` (a :class:`rwm_tasks.layout.RobotLayout`)."""
         dims = dict(
             state_dim=layout.state_dim,
             action_dim=layout.action_dim,
