@@ -16,7 +16,8 @@ from rwm_tasks.evaluation.harness import evaluate_policy
 from rwm_tasks.training.imagination_probe import choose_penalty
 from rwm_tasks.training.mixed_windows import MixedWindows
 from rwm_tasks.pipeline.report import ppo_transitions_for
-from rwm_tasks.world_model.data import ReplayBuffer, TransitionData, TransitionStore, read_npz
+from rwm_tasks.world_model.data import TransitionData, TransitionStore, read_npz
+from rwm_tasks.world_model.replay_buffer import ReplayBuffer
 from rwm_tasks.world_model.synthetic import synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[1]

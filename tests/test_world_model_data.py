@@ -9,7 +9,6 @@ import torch
 from rwm_tasks.layout import ANYMAL_D, GO2
 from rwm_tasks.world_model.data import (
     DatasetError,
-    ReplayBuffer,
     TransitionData,
     TransitionStore,
     detect_episode_starts,
@@ -19,6 +18,7 @@ from rwm_tasks.world_model.data import (
     write_csv,
     write_npz,
 )
+from rwm_tasks.world_model.replay_buffer import ReplayBuffer
 from rwm_tasks.world_model.synthetic import synthetic_dataset
 
 torch.set_num_threads(1)  # tiny models: one thread is faster and robust on a shared machine

@@ -138,7 +138,7 @@ def _imagination_recorder(args, env, world_model):
     if world_model is None:
         return None
     from ..training.recorder import TransitionRecorder
-    from ..world_model.data import ReplayBuffer
+    from ..world_model.replay_buffer import ReplayBuffer
 
     buffer = ReplayBuffer(world_model.layout, env.num_envs, args.steps, args.steps, "cpu")
     return TransitionRecorder(buffer, world_model.layout)

@@ -10,7 +10,8 @@ import torch
 
 from ..launch import UserError, check_checkpoint, open_real_env, resolve_configs
 from ..tasks import layout_of
-from ..world_model.data import ReplayBuffer, write_npz
+from ..world_model.data import write_npz
+from ..world_model.replay_buffer import ReplayBuffer
 from .recorder import TransitionRecorder, buffer_to_dataset
 
 

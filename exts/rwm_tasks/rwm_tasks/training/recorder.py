@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..layout import RobotLayout
-from ..world_model.data import ReplayBuffer
+from ..world_model.replay_buffer import ReplayBuffer
 
 
 def rows_from_obs(obs, layout: RobotLayout) -> dict[str, torch.Tensor]:

@@ -22,7 +22,8 @@ from ..envs.imagination import ImaginationEnv
 from ..envs.mdp import TaskSpec
 from ..layout import RobotLayout
 from ..tasks import experiment_name, layout_of, with_stage
-from ..world_model.data import DatasetError, ReplayBuffer, TransitionStore, load_dataset, write_npz
+from ..world_model.data import DatasetError, TransitionStore, load_dataset, write_npz
+from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.stepper import ModelStepper
 from ..world_model.train import load_checkpoint
 from .mixed_windows import MixedWindows

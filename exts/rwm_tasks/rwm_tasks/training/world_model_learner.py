@@ -7,7 +7,8 @@ import os
 import torch
 
 from ..layout import RobotLayout
-from ..world_model.data import ReplayBuffer, WindowBatch
+from ..world_model.data import WindowBatch
+from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.model import EnsembleWorldModel
 from ..world_model.train import Trainer, TrainConfig, make_model, pos_weight_from_rate, save_checkpoint
 

@@ -2,7 +2,8 @@
 
 - :mod:`.model`: :class:`EnsembleWorldModel` (shared GRU base, B batched heads) and :class:`WorldModelConfig`.
 - :mod:`.stepper`: :class:`ModelStepper` / :class:`StepOutput`, stateful stepping for imagination.
-- :mod:`.data`: dataset files (reference CSV, our .npz), :class:`TransitionStore`, :class:`ReplayBuffer`.
+- :mod:`.data`: dataset files (reference CSV, our .npz), :class:`TransitionStore` and :class:`WindowBatch`.
+- :mod:`.replay_buffer`: :class:`ReplayBuffer`, per-env rings of online transitions.
 - :mod:`.train`: dual-autoregressive loss, :class:`Trainer`, checkpoints.
 - :mod:`.evaluate`: open-loop rollouts, errors vs baselines, uncertainty correlation, plots.
 - :mod:`.uncertainty`: strided windows, correlation intervals, OOD AUROC, std calibration.
@@ -11,7 +12,6 @@
 
 from .data import (
     DatasetError,
-    ReplayBuffer,
     TransitionData,
     TransitionStore,
     WindowBatch,
@@ -22,6 +22,7 @@ from .data import (
     write_csv,
     write_npz,
 )
+from .replay_buffer import ReplayBuffer
 from .model import EnsembleWorldModel, HeadOutput, WorldModelConfig
 from .normalizer import Normalizer
 from .stepper import ModelStepper, StepOutput
