@@ -156,3 +156,23 @@ def test_an_existing_evaluation_is_not_overwritten(tmp_path, standing):
                cwd=tmp_path)  # fmt: skip
     assert res.returncode == 2 and "exists; pass --overwrite" in res.stderr
     assert (out / "eval.json").read_bytes() == before
+
+
+SHIPPED = sorted(p.parent.name for p in (REPO / "pretrained").glob("*/*/model.pt") if (p.parent / "eval.json").is_file())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", SHIPPED or ["none shipped"])
+def test_shipped_scores_are_reproduced_from_the_files(policy):
+    """Every shipped policy scores what its committed eval.json says (same seed, same settings)."""
+    if policy == "none shipped":
+        pytest.skip(reason="no pretrained policies in this checkout")
+    folders = [p.parent for p in (REPO / "pretrained").glob(f"*/{policy}/model.pt")]
+    for folder in folders:
+        committed = json.loads((folder / "eval.json").read_text())
+        again = evaluate_policy(committed["task"], str(folder / "model.pt"), sim=committed["executor"],
+                                num_envs=committed["num_envs"], seconds=committed["seconds"], seed=committed["seed"],
+                                quiet=True)  # fmt: skip
+        assert again["tracking_score"] == committed["tracking_score"], folder
+        assert again["command_schedule_hash"] == committed["command_schedule_hash"]
+        assert again["checkpoint_sha256"] == committed["checkpoint_sha256"]
