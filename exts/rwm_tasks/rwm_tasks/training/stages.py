@@ -174,7 +174,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             learner.trainer.load_state_dict(ckpt.trainer_state)
         recorder = TransitionRecorder(buffer, layout)
         real_obs = {"obs": real.get_observations(), "reward": torch.zeros(real.num_envs)}
-        real_return = []
+        real_return, real_terminated = [], []
 
         def collect(steps: int) -> None:
             """Real steps with the current policy (stochastic, as PPO acts) into the buffer."""
@@ -187,6 +187,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
                 obs, rew, dones, extras = real.step(actions.to(real.device))
                 recorder.record(obs, dones, extras)
                 real_return.append(float(rew.mean()))
+                real_terminated.append(float((dones.bool() & ~extras["time_outs"].bool()).float().mean()))
                 real_obs["obs"] = obs
 
         runner = None
@@ -198,12 +199,14 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
 
         def before_rollout(it: int) -> None:
             real_return.clear()
+            real_terminated.clear()
             collect(im.real_steps_per_iteration)
             learner.update()
             writer = runner.logger.writer
             learner.log_to(writer, it)
-            if writer is not None:
+            if writer is not None:  # beside Imagination/terminated: the real per-step termination rate
                 writer.add_scalar("Real/mean_step_reward", sum(real_return) / max(len(real_return), 1), it)
+                writer.add_scalar("Real/terminated", sum(real_terminated) / max(len(real_terminated), 1), it)
             if it % agent_cfg.save_interval == 0:
                 learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
 
