@@ -79,6 +79,31 @@ def _bar_chart(rows: dict, path: str) -> None:
     save_figure(fig, path)
 
 
+def _calibration(pipeline) -> dict:
+    """The world-model evaluation's calibration figures (share of one-step errors within +-1 predicted std)."""
+    path = pipeline.path("world_model", "eval", "report.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f).get("calibration", {})
+
+
+def _uncertainty_lines(corr: dict, calibration: dict) -> list[str]:
+    """Uncertainty against error per window (normalised and raw units, 95 % intervals) and calibration."""
+    lines = []
+    for unit in ("normalised", "raw"):
+        c = corr.get(unit)
+        if c:
+            ci = lambda k: f"[{c[k][0]:.2f}, {c[k][1]:.2f}]" if c.get(k) else ""  # noqa: E731
+            lines.append(f"- u against error per window ({unit} units, {c['n']} windows): Pearson {c['pearson']:.3f} "
+                         f"{ci('pearson_ci')}, Spearman {c['spearman']:.3f} {ci('spearman_ci')}")  # fmt: skip
+    for kind in ("per_head", "ensemble"):
+        if calibration.get(kind):
+            lines.append(f"- calibration ({kind.replace('_', ' ')}): share of one-step errors within +-1 predicted std "
+                         f"{calibration[kind]['all']:.3f} (0.683 for a calibrated Gaussian)")  # fmt: skip
+    return lines
+
+
 def write_pipeline_report(pipeline, results: dict) -> str:
     """Tables of every policy's score in real physics, the targets, the world model's figures, wall times."""
     ev, init, data = results["evaluate"], results["init"], results["data_policy"]
@@ -146,7 +171,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "|---|" + "---|" * len(wm.get("horizons", [])),
         *[f"| {name} | " + " | ".join(f"{v:.3f}" for v in e.get("all", [])) + " |" for name, e in errors.items()],
         "",
-        f"Uncertainty against error per window: Pearson {fmt(corr.get('pearson'))}, Spearman {fmt(corr.get('spearman'))}.",
+        *_uncertainty_lines(corr, _calibration(pipeline)),
         f"lambda = {results['probe']['lambda']:.4g}: the data policy's penalty is {results['probe']['penalty_share']:g} x its "
         f"raw imagined reward ({results['probe']['data_policy']['reward_raw']:.4f} per step, u "
         f"{results['probe']['data_policy']['uncertainty']:.3f}).",
