@@ -312,6 +312,8 @@ class ImaginationEnv(VecEnv):
             "Imagination/reward": reward.mean(),
             "Imagination/reward_raw": raw.sum() / n_valid,
             "Imagination/penalty": penalty.sum() / n_valid,
+            # how strongly lambda weighs: mean penalty over mean |raw reward| (the pipeline picks lambda for 0.5)
+            "Imagination/penalty_to_reward": penalty.sum() / raw.abs().sum().clamp(min=1e-9),
             "Imagination/uncertainty": self.uncertainty.sum() / n_valid,
             "Imagination/diverged": torch.tensor(float(num_diverged)),
             "Imagination/terminated": terminated.float().mean(),

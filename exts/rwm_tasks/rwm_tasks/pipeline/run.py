@@ -40,7 +40,6 @@ class Scale:
     finetune_iterations: int
     finetune_real_envs: int
     imagined_envs: int
-    imagined_episode_steps: int
     curve_envs: int
     curve_seconds: float
     eval_envs: int
@@ -53,17 +52,17 @@ class Scale:
 SCALES = {
     "smoke": Scale(init_envs=64, init_iterations=3, init_minutes=None, save_interval=1, collect_envs=16,
                    collect_steps=120, heldout_envs=4, world_model_seconds=15, offline_iterations=2,
-                   finetune_iterations=2, finetune_real_envs=4, imagined_envs=64, imagined_episode_steps=48,
+                   finetune_iterations=2, finetune_real_envs=4, imagined_envs=64,
                    curve_envs=4, curve_seconds=1.0, eval_envs=8, eval_seconds=2.0, probe_steps=20,
                    isaaclab_check=()),
     "quick": Scale(init_envs=1024, init_iterations=2000, init_minutes=10, save_interval=20, collect_envs=128,
                    collect_steps=500, heldout_envs=16, world_model_seconds=240, offline_iterations=60,
-                   finetune_iterations=40, finetune_real_envs=16, imagined_envs=1024, imagined_episode_steps=48,
+                   finetune_iterations=40, finetune_real_envs=16, imagined_envs=1024,
                    curve_envs=32, curve_seconds=10.0, eval_envs=32, eval_seconds=10.0, probe_steps=100,
                    isaaclab_check=()),
     "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=256,
                   collect_steps=1000, heldout_envs=32, world_model_seconds=900, offline_iterations=250,
-                  finetune_iterations=150, finetune_real_envs=16, imagined_envs=1024, imagined_episode_steps=48,
+                  finetune_iterations=150, finetune_real_envs=16, imagined_envs=1024,
                   curve_envs=32, curve_seconds=10.0, eval_envs=64, eval_seconds=20.0, probe_steps=200,
                   isaaclab_check=("init", "offline", "finetune")),
 }  # fmt: skip
@@ -229,7 +228,7 @@ class Pipeline:
         s = self.scale
         probe = probe_imagination(self.task("Offline"), self.path("data_policy", "model.pt"), self.path("world_model.pt"),
                                   self.path("collect", "dataset.npz"), num_envs=min(s.imagined_envs, 512),
-                                  steps=s.probe_steps, max_episode_length=s.imagined_episode_steps, seed=self.seed)  # fmt: skip
+                                  steps=s.probe_steps, seed=self.seed)  # fmt: skip
         lam = choose_penalty(probe, PENALTY_SHARE)
         print(f"[pipeline] data policy in imagination: raw reward {probe['reward_raw']:.4f}/step, u "
               f"{probe['uncertainty']:.3f}; lambda {lam:.4g} (penalty = {PENALTY_SHARE:g} x raw reward)", flush=True)
@@ -238,7 +237,6 @@ class Pipeline:
     def _imagination_overrides(self, lam: float) -> list[str]:
         s = self.scale
         return [f"agent.imagination.num_envs={s.imagined_envs}", f"agent.imagination.uncertainty_penalty={lam}",
-                f"agent.imagination.max_episode_length={s.imagined_episode_steps}",
                 f"agent.save_interval={max(s.offline_iterations // 10, 1)}"]  # fmt: skip
 
     def offline(self, step: str, lam: float) -> dict:
@@ -275,8 +273,7 @@ class Pipeline:
             scores = self.score(name)
             imagined = probe_imagination(self.task("Offline"), self.path(name, "model.pt"), self.path("world_model.pt"),
                                          self.path("collect", "dataset.npz"), num_envs=min(s.imagined_envs, 512),
-                                         steps=s.probe_steps, max_episode_length=s.imagined_episode_steps,
-                                         seed=self.seed)  # fmt: skip
+                                         steps=s.probe_steps, seed=self.seed)  # fmt: skip
             out[name] = {**scores, "imagined_reward_per_second": imagined["reward_per_second"],
                          "imagined_uncertainty": imagined["uncertainty"]}  # fmt: skip
             if name in s.isaaclab_check:

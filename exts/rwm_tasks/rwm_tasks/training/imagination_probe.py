@@ -20,7 +20,7 @@ from .stages import history_sampler, make_imagination, make_runner
 
 
 def probe_imagination(task: str, checkpoint: str, world_model: str, dataset: str, *, num_envs: int = 512,
-                      steps: int = 200, max_episode_length: int | None = None, seed: int = 0) -> dict:  # fmt: skip
+                      steps: int = 200, seed: int = 0) -> dict:  # fmt: skip
     """Play ``checkpoint`` (deterministic) for ``steps`` steps in ``world_model``, reset from ``dataset``.
 
     Returns per-step means over valid envs: raw reward (the task's reward, no penalty), epistemic
@@ -32,8 +32,6 @@ def probe_imagination(task: str, checkpoint: str, world_model: str, dataset: str
     env_cfg, agent_cfg, _ = resolve_configs(args)
     agent_cfg.imagination.num_envs = num_envs
     agent_cfg.imagination.uncertainty_penalty = 0.0
-    if max_episode_length:
-        agent_cfg.imagination.max_episode_length = max_episode_length
     layout = layout_of(offline_task)
     ckpt = load_checkpoint(world_model, layout)
     history = ckpt.train_config.history
