@@ -290,7 +290,9 @@ class ImaginationEnv(VecEnv):
         inputs = RewardInputs.from_state(
             self.layout, self.state, actions, prev_action, self.command.command, self.dt,
             prev_state=prev_state, contacts=self.contacts, air_time=self.air_time, extension=self.extension,
-            terminated=terminated,
+            # the expected termination: a fall the head finds likely but not certain still costs its share
+            # of the termination penalty, so the policy is kept away from risky states the head seldom flags
+            terminated=torch.maximum(terminated.float(), self.termination_prob),
         )  # fmt: skip
         values = self.rewards.compute(inputs)
         raw, per_term = self.rewards.weighted(values, self.dt)
