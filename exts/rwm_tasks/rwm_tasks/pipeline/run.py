@@ -62,7 +62,7 @@ SCALES = {
                    isaaclab_check=()),
     "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=256,
                   collect_steps=1000, heldout_envs=32, world_model_seconds=900, offline_iterations=250,
-                  finetune_iterations=150, finetune_real_envs=16, imagined_envs=1024,
+                  finetune_iterations=60, finetune_real_envs=16, imagined_envs=1024,
                   curve_envs=32, curve_seconds=10.0, eval_envs=64, eval_seconds=20.0, probe_steps=200,
                   isaaclab_check=("init", "offline", "finetune")),
 }  # fmt: skip
@@ -141,7 +141,7 @@ class Pipeline:
         lam = results["probe"]["lambda"]
         results["offline"] = self.step("offline", lambda: self.offline("offline", lam))
         results["offline_lambda0"] = self.step("offline_lambda0", lambda: self.offline("offline_lambda0", 0.0))
-        results["finetune"] = self.step("finetune", self.finetune)
+        results["finetune"] = self.step("finetune", lambda: self.finetune(lam))
         results["evaluate"] = self.step("evaluate", lambda: self.evaluate(results))
         from .report import write_pipeline_report
 
@@ -237,7 +237,7 @@ class Pipeline:
     def _imagination_overrides(self, lam: float) -> list[str]:
         s = self.scale
         return [f"agent.imagination.num_envs={s.imagined_envs}", f"agent.imagination.uncertainty_penalty={lam}",
-                f"agent.save_interval={max(s.offline_iterations // 10, 1)}"]  # fmt: skip
+                f"agent.save_interval={s.save_interval}"]  # fmt: skip
 
     def offline(self, step: str, lam: float) -> dict:
         s = self.scale
@@ -246,14 +246,16 @@ class Pipeline:
                         "--max_iterations", str(s.offline_iterations), *self._imagination_overrides(lam)])  # fmt: skip
         return self._final_policy(step, f"rwm_{self.robot}_offline", {"lambda": lam})
 
-    def finetune(self) -> dict:
+    def finetune(self, lam: float) -> dict:
+        """MBPO-PPO from the data policy, with the same uncertainty penalty as offline (RWM-U online): without
+        it the policy drifted into states the model cannot judge and fell more in real physics."""
         s = self.scale
         self.run("finetune", [os.path.join(SCRIPTS, "train.py"), "--task", self.task("Finetune"), "--sim", self.sim,
                               "--seed", str(self.seed), "--checkpoint", self.path("data_policy", "model.pt"),
                               "--world_model", self.path("world_model.pt"), "--dataset", self.path("collect", "dataset.npz"),
                               "--num_envs", str(s.finetune_real_envs), "--max_iterations", str(s.finetune_iterations),
-                              *self._imagination_overrides(0.0)])  # fmt: skip
-        return self._final_policy("finetune", f"rwm_{self.robot}_finetune", {})
+                              *self._imagination_overrides(lam)])  # fmt: skip
+        return self._final_policy("finetune", f"rwm_{self.robot}_finetune", {"lambda": lam})
 
     def _final_policy(self, step: str, experiment: str, extra: dict) -> dict:
         from ..evaluation.report import checkpoints_of
