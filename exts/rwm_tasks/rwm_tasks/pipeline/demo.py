@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..tasks import experiment_name
 from .run import SCRIPTS, Pipeline, Scale
 
 DEMO = Scale(init_envs=0, init_iterations=0, init_minutes=None, save_interval=10, collect_envs=64, collect_steps=300,
@@ -48,7 +49,7 @@ def run_demo(robot: str, pretrained: str, out: str, seed: int = 0, scale: Scale 
                                   str(seed), "--world_model", os.path.join(pretrained, "world_model.pt"), "--dataset",
                                   demo.path("dataset.npz"), "--max_iterations", str(demo.scale.offline_iterations),
                                   *demo._imagination_overrides(lam)])  # fmt: skip
-        demo._final_policy("demo_offline", f"rwm_{robot}_offline", {"lambda": lam})
+        demo._final_policy("demo_offline", experiment_name(demo.task("Offline")), {"lambda": lam})
         return {"lambda": lam, **demo.score("demo_offline")}
 
     results = {"shipped": demo.step("shipped", score_shipped)}

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from ..tasks import robot_task
+from ..tasks import experiment_name, robot_task
 from ..world_model.data import atomic_write
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
@@ -162,7 +162,7 @@ class Pipeline:
             if s.init_minutes:
                 argv += ["--max_minutes", str(s.init_minutes)]
             self.run("init", argv)
-            run_dir = self.latest_run("init", f"rwm_{self.robot}_init")
+            run_dir = self.latest_run("init", experiment_name(self.task("Init")))
         from ..evaluation.report import checkpoints_of, plot_learning_curve, score_run
 
         rows = score_run(run_dir, sim=self.sim, num_envs=s.curve_envs, seconds=s.curve_seconds, seed=self.seed)
@@ -244,7 +244,7 @@ class Pipeline:
         self.run(step, [os.path.join(SCRIPTS, "train.py"), "--task", self.task("Offline"), "--seed", str(self.seed),
                         "--world_model", self.path("world_model.pt"), "--dataset", self.path("collect", "dataset.npz"),
                         "--max_iterations", str(s.offline_iterations), *self._imagination_overrides(lam)])  # fmt: skip
-        return self._final_policy(step, f"rwm_{self.robot}_offline", {"lambda": lam})
+        return self._final_policy(step, experiment_name(self.task("Offline")), {"lambda": lam})
 
     def finetune(self, lam: float) -> dict:
         """MBPO-PPO from the data policy, with the same uncertainty penalty as offline (RWM-U online): without
@@ -255,7 +255,7 @@ class Pipeline:
                               "--world_model", self.path("world_model.pt"), "--dataset", self.path("collect", "dataset.npz"),
                               "--num_envs", str(s.finetune_real_envs), "--max_iterations", str(s.finetune_iterations),
                               *self._imagination_overrides(lam)])  # fmt: skip
-        return self._final_policy("finetune", f"rwm_{self.robot}_finetune", {"lambda": lam})
+        return self._final_policy("finetune", experiment_name(self.task("Finetune")), {"lambda": lam})
 
     def _final_policy(self, step: str, experiment: str, extra: dict) -> dict:
         from ..evaluation.report import checkpoints_of
