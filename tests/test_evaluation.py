@@ -164,7 +164,7 @@ SHIPPED = sorted(p.parent.name for p in (REPO / "pretrained").glob("*/*/model.pt
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", SHIPPED or ["none shipped"])
 def test_shipped_scores_are_reproduced_from_the_files(policy):
-    """Every shipped policy scores what its committed eval.json says (same seed, same settings)."""
+    """Every shipped policy scores what its committed eval.json says (same seed, same settings, same schedule)."""
     if policy == "none shipped":
         pytest.skip(reason="no pretrained policies in this checkout")
     folders = [p.parent for p in (REPO / "pretrained").glob(f"*/{policy}/model.pt")]
@@ -173,6 +173,7 @@ def test_shipped_scores_are_reproduced_from_the_files(policy):
         again = evaluate_policy(committed["task"], str(folder / "model.pt"), sim=committed["executor"],
                                 num_envs=committed["num_envs"], seconds=committed["seconds"], seed=committed["seed"],
                                 quiet=True)  # fmt: skip
-        assert again["tracking_score"] == committed["tracking_score"], folder
+        # identical on the machine that wrote it; another CPU may round the simulation differently over 1000 steps
+        assert abs(again["tracking_score"] - committed["tracking_score"]) <= 0.02, folder
         assert again["command_schedule_hash"] == committed["command_schedule_hash"]
         assert again["checkpoint_sha256"] == committed["checkpoint_sha256"]
