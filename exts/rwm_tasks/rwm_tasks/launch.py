@@ -172,3 +172,21 @@ def dump_configs(log_dir: str, env_cfg, agent_cfg) -> None:
     dump_yaml(os.path.join(log_dir, "params", "env.yaml"), env_cfg)
     dump_yaml(os.path.join(log_dir, "params", "agent.yaml"), agent_cfg)
 
+
+def make_runner(env, agent_cfg, log_dir: str | None):
+    """Stock rsl-rl ``OnPolicyRunner`` of ``agent_cfg`` on ``env`` (the cfg is brought up to rsl-rl's version)."""
+    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
+
+    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
+    return create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
+
+
+def load_policy(env, agent_cfg, checkpoint: str, task: str):
+    """The actor of an rsl-rl ``checkpoint`` for ``env`` in eval mode (deterministic unless asked to sample), or
+    a :class:`UserError` when the checkpoint does not fit the task."""
+    runner = make_runner(env, agent_cfg, None)
+    try:
+        runner.load(checkpoint, load_cfg={"actor": True}, map_location="cpu")
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise UserError(f"checkpoint '{checkpoint}' does not fit task '{task}': {err}") from err
+    return runner.get_inference_policy(device=env.device)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..launch import UserError, check_checkpoint, open_real_env, resolve_configs
+from ..launch import UserError, check_checkpoint, load_policy, open_real_env, resolve_configs
 from ..tasks import layout_of, with_stage
 from ..envs.mdp import TaskSpec
 from ..world_model.data import atomic_write
@@ -117,18 +117,6 @@ class _CommandDriver:
         return {n: manager._step_reward[:, i].clone() for i, n in enumerate(manager.active_terms)}
 
 
-def _load_policy(env, agent_cfg, checkpoint: str, task: str):
-    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
-
-    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
-    runner = create_rsl_rl_runner(env, agent_cfg, log_dir=None)
-    try:
-        runner.load(checkpoint, load_cfg={"actor": True}, map_location="cpu")
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise UserError(f"checkpoint '{checkpoint}' does not fit task '{task}': {err}") from err
-    return runner.get_inference_policy(device=env.device)
-
-
 def check_inputs(task: str, sim: str, num_envs: int, seconds: float, checkpoint: str | None, out_dir: str | None,
                  overwrite: bool) -> None:  # fmt: skip
     """Every input problem as a :class:`UserError`, before anything is built or written."""
@@ -171,7 +159,7 @@ def evaluate_policy(task: str, checkpoint: str | None = None, policy=None, *, si
     start = time.time()
     with open_real_env(args, env_cfg, agent_cfg) as env:
         if checkpoint is not None:
-            policy = _load_policy(env, agent_cfg, checkpoint, play_task)
+            policy = load_policy(env, agent_cfg, checkpoint, play_task)
         frames = None
         if video and out_dir and sim == "mujoco":
             from ..envs.mujoco.video import FrameRecorder

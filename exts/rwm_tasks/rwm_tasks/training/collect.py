@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from ..launch import UserError, check_checkpoint, open_real_env, resolve_configs
+from ..launch import UserError, check_checkpoint, load_policy, open_real_env, resolve_configs
 from ..tasks import layout_of
 from ..world_model.data import write_npz
 from ..world_model.replay_buffer import ReplayBuffer
@@ -29,17 +29,10 @@ def collect_dataset(task: str, checkpoint: str, out_path: str, *, sim: str = "mu
     env_cfg, agent_cfg, _ = resolve_configs(args)
     env_cfg.scene.num_envs = num_envs
     env_cfg.compute_final_obs = True
-    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
-
-
-    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
     torch.manual_seed(seed)
     start = time.time()
     with open_real_env(args, env_cfg, agent_cfg) as env:
-        runner = create_rsl_rl_runner(env, agent_cfg, log_dir=None)
-        runner.load(checkpoint, load_cfg={"actor": True}, map_location="cpu")
-        policy = runner.alg.get_policy()
-        policy.eval()
+        policy = load_policy(env, agent_cfg, checkpoint, task)
         layout = layout_of(task)
         buffer = ReplayBuffer(layout, env.num_envs, steps, 2, "cpu")
         recorder = TransitionRecorder(buffer, layout)

@@ -10,13 +10,13 @@ import argparse
 
 import torch
 
-from ..launch import resolve_configs
+from ..launch import load_policy, resolve_configs
 from ..envs.divergence import state_bounds_from_data
 from ..envs.mdp import TaskSpec
 from ..world_model.data import TransitionStore, load_dataset
 from ..world_model.train import load_checkpoint
 from ..tasks import layout_of, with_stage
-from .stages import history_sampler, make_imagination, make_runner
+from .stages import history_sampler, make_imagination
 
 
 def probe_imagination(task: str, checkpoint: str, world_model: str, dataset: str, *, num_envs: int = 512,
@@ -40,9 +40,7 @@ def probe_imagination(task: str, checkpoint: str, world_model: str, dataset: str
     spec = TaskSpec.from_env_cfg(env_cfg, task=offline_task)
     env = make_imagination(spec, layout, ckpt.model, history_sampler(store, history, generator), agent_cfg,
                        state_bounds_from_data(store.normalization_tensors()["states"]), seed)  # fmt: skip
-    runner = make_runner(env, agent_cfg, None)
-    runner.load(checkpoint, load_cfg={"actor": True}, map_location="cpu")
-    policy = runner.get_inference_policy()
+    policy = load_policy(env, agent_cfg, checkpoint, offline_task)
     sums = {"reward_raw": 0.0, "uncertainty": 0.0, "terminated": 0.0}
     obs = env.get_observations()
     with torch.inference_mode():

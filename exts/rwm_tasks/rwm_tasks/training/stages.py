@@ -16,7 +16,9 @@ import time
 
 import torch
 
-from ..launch import UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, open_real_env
+from ..launch import (
+    UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, make_runner, open_real_env,
+)  # fmt: skip
 from ..envs.divergence import state_bounds_from_data, state_bounds_from_stats
 from ..envs.imagination import ImaginationEnv
 from ..envs.mdp import TaskSpec
@@ -47,13 +49,6 @@ def history_sampler(source, history: int, generator: torch.Generator):
         return batch.states[:, :history], batch.actions[:, 1 : history + 1]
 
     return sample
-
-
-def make_runner(env, agent_cfg, log_dir):
-    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
-
-    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
-    return create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
 
 
 def make_imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
