@@ -8,6 +8,7 @@
 - :mod:`.evaluate`: open-loop rollouts, errors vs baselines, uncertainty correlation, plots.
 - :mod:`.uncertainty`: strided windows, correlation intervals, OOD AUROC, std calibration.
 - :mod:`.benchmark`: speed and memory measurements.
+- :mod:`.distributed`: data-parallel training under torchrun (one model on all ranks, gradients all-reduced).
 """
 
 from .data import (

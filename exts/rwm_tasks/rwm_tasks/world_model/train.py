@@ -43,6 +43,7 @@ from torch import Tensor
 
 from rwm_tasks.layout import RobotLayout, get_layout
 
+from . import distributed
 from .data import WindowBatch, atomic_write, resolve_layout
 from .model import EnsembleWorldModel, HeadOutput, WorldModelConfig
 
@@ -283,6 +284,7 @@ class Trainer:
         self.termination_pos_weight = termination_pos_weight
         model.set_flag_weights(contact_pos_weight, termination_pos_weight)
         self.iteration = 0
+        self._synced, self._rank_generator = False, None  # see train_step under torch.distributed
 
     @classmethod
     def for_store(cls, model: EnsembleWorldModel, config: TrainConfig, store) -> Trainer:
@@ -296,29 +298,55 @@ class Trainer:
         )
 
     def train_step(self, batch: WindowBatch) -> dict[str, float]:
+        """One step on ``batch``. Under torch.distributed (``batch`` is this rank's share): the first step
+        takes rank 0's model, gradients and logs are averaged over ranks, and the forecast noise comes from a
+        per-rank generator so that :attr:`generator` (which draws the windows) stays the same on all ranks."""
         self.model.train()
+        sync = distributed.is_distributed()
+        if sync and not self._synced:
+            distributed.broadcast_module(self.model)
+            distributed.broadcast_tensors([self.contact_pos_weight, self.termination_pos_weight])
+            self._synced = True
+        generator = self._noise_generator() if sync else self.generator
         weights = None
         if self.config.bootstrap and self.model.num_heads > 1:
-            weights = self.bootstrap_weights(batch)
+            weights = self.bootstrap_weights(batch, generator)
         loss, logs = forecast_loss(self.model, batch, self.config, self.contact_pos_weight,
-                                   self.termination_pos_weight, weights, self.generator)  # fmt: skip
+                                   self.termination_pos_weight, weights, generator)  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if sync:  # weighted by this rank's share of the loss normaliser: the gradient of the union's loss
+            mass = float(weights.sum()) if weights is not None else float(len(batch))
+            if mass == 0:  # every window of this share weighs 0 (0/0 loss): contribute nothing
+                logs = {k: 0.0 for k in logs}
+                self.optimizer.zero_grad(set_to_none=False)
+            logs = distributed.average_gradients(self.model.parameters(), mass, logs)
         logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip))
         self.optimizer.step()
         self.iteration += 1
         return logs
 
-    def bootstrap_weights(self, batch: WindowBatch) -> Tensor:
+    def _noise_generator(self) -> torch.Generator:
+        if self._rank_generator is None:
+            seed = self.config.seed * 1_000_003 + 7919 * (distributed.rank() + 1) + self.iteration
+            self._rank_generator = torch.Generator().manual_seed(seed)
+        return self._rank_generator
+
+    def bootstrap_weights(self, batch: WindowBatch, generator: torch.Generator | None = None) -> Tensor:
         """[B, n] fixed per-window weights of each head (keyed batches), else a per-minibatch resample."""
         if batch.keys is None:
-            return bootstrap_weights(self.model.num_heads, len(batch), self.generator)
+            return bootstrap_weights(self.model.num_heads, len(batch), generator or self.generator)
         block = self.config.bootstrap_block or self.config.window
         return window_bootstrap_weights(batch.keys, self.model.num_heads, self.config.seed, block)
 
     def update(self, source) -> dict[str, float]:
-        """Sample a minibatch from a TransitionStore / ReplayBuffer and take one step."""
-        return self.train_step(source.sample(self.config.batch_size, self.generator))
+        """Sample a minibatch from a TransitionStore / ReplayBuffer and take one step. Under torch.distributed
+        each rank draws ``batch_size`` windows and trains on its strided share (ranks with one seed and the
+        same data draw the same windows, so the shares split one total batch)."""
+        batch = source.sample(self.config.batch_size, self.generator)
+        if distributed.is_distributed():
+            batch = batch.select(distributed.shard_indices(len(batch)))
+        return self.train_step(batch)
 
     @torch.no_grad()
     def validation_loss(self, batch: WindowBatch, seed: int = 0) -> dict[str, float]:
@@ -355,6 +383,7 @@ class Trainer:
         self.contact_pos_weight = state.get("contact_pos_weight")
         self.termination_pos_weight = state.get("termination_pos_weight")
         self.model.set_flag_weights(self.contact_pos_weight, self.termination_pos_weight)
+        self._synced, self._rank_generator = False, None  # a resumed run takes rank 0's model again
 
 
 def make_model(layout: RobotLayout | str, store=None, seed: int = 0, **config) -> EnsembleWorldModel:
