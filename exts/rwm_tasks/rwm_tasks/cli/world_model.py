@@ -4,6 +4,7 @@ Examples:
   python scripts/world_model.py train --data ../shared/data/anymal_d_flat_rollout_part0.csv --robot anymal_d \\
       --eval-data ../shared/data/anymal_d_flat_rollout_part1.csv --time-budget 900
   python scripts/world_model.py train --resume logs/world_model/<run>/last.pt --data <same files>
+  python -m torch.distributed.run --standalone --nproc_per_node=2 scripts/world_model.py train --data <files>
   python scripts/world_model.py eval --checkpoint logs/world_model/<run>/best.pt \\
       --data ../shared/data/anymal_d_flat_rollout_part1.csv
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 from ..layout import get_layout
+from ..world_model import distributed
 from ..world_model.data import DatasetError, TransitionStore, load_dataset, read_npz
 from ..world_model.evaluate import DEFAULT_HORIZONS
 from ..world_model.train import TrainConfig, load_checkpoint
@@ -63,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, help="checkpoint (last.pt) to continue from; its configs are kept")
     t.add_argument("--iterations", type=int, default=20000, help="maximum gradient steps (total, incl. resumed)")
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
-    t.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per minibatch")
+    t.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="windows per minibatch (in all: under torchrun each process trains on its share)")
     t.add_argument("--lr", type=float, default=d.learning_rate, help="Adam learning rate")
     t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="cosine decays to 10%% of --lr over --iterations")  # fmt: skip
@@ -134,6 +137,17 @@ def _infer_layout(robot, first_file):
 
 
 def train(args) -> int:
+    """Under ``torchrun`` (``python -m torch.distributed.run --nproc_per_node=N scripts/world_model.py train ...``)
+    data-parallel over the processes (Gloo on CPU, NCCL on CUDA, see :mod:`rwm_tasks.world_model.distributed`);
+    rank 0 validates and writes the run folder."""
+    args.device = distributed.init_from_env(args.device)
+    try:
+        return _train(args)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args) -> int:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -166,6 +180,11 @@ def train(args) -> int:
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    main = distributed.is_main()
+    if cfg.batch_size < distributed.world_size():
+        print(f"error: --batch-size {cfg.batch_size} is smaller than the {distributed.world_size()} processes",
+              file=sys.stderr)  # fmt: skip
+        return 2
 
     if resumed:
         model = resumed.model
@@ -183,10 +202,14 @@ def train(args) -> int:
                           pos_weight_from_rate(rates["termination"], cfg.pos_weight_cap))  # fmt: skip
         out = Path(args.out or Path("logs/world_model") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
         best = float("inf")
+    out = distributed.broadcast_object(out)  # rank 0's timestamp names the run folder
+    if not main:
+        return _follow(args, trainer, store)
     out.mkdir(parents=True, exist_ok=True)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[world_model] robot {layout.robot}: {len(store)} training rows, {store.num_windows} windows of "
-          f"{cfg.window}; {val_store.num_windows} held-out windows; {n_params} parameters; run dir {out}")  # fmt: skip
+          f"{cfg.window}; {val_store.num_windows} held-out windows; {n_params} parameters; run dir {out}"
+          + (f"; {distributed.world_size()} processes" if distributed.is_distributed() else ""))  # fmt: skip
     writer = SummaryWriter(str(out))
     val_batch = val_store.evenly_spaced(args.val_windows)
     loss_batch = TransitionStore(val_data, cfg.window, args.device).evenly_spaced(args.val_windows)
@@ -211,7 +234,7 @@ def train(args) -> int:
     bar = tqdm(total=args.iterations, initial=trainer.iteration, desc="train", unit="it", dynamic_ncols=True)
     try:
         while trainer.iteration < args.iterations:
-            if args.time_budget is not None and time.perf_counter() - start > args.time_budget:
+            if _out_of_time(args, start):
                 break
             if args.lr_schedule == "cosine":
                 cosine_lr(trainer, args.iterations)
@@ -241,13 +264,34 @@ def train(args) -> int:
         checkpoint("best.pt", last_val)
     checkpoint("last.pt", last_val)
     writer.close()
-    summary = {"iterations": trainer.iteration, "steps_this_run": trainer.iteration - first_iteration,
-               "train_seconds": elapsed, "best_val_rel_l1_mean32": best, "final_val": last_val,
-               "run_dir": str(out)}  # fmt: skip
+    steps = trainer.iteration - first_iteration
+    summary = {"iterations": trainer.iteration, "steps_this_run": steps, "train_seconds": elapsed,
+               "sequences_per_s": steps * cfg.batch_size / max(elapsed, 1e-9), "processes": distributed.world_size(),
+               "best_val_rel_l1_mean32": best, "final_val": last_val, "run_dir": str(out)}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"[world_model] {trainer.iteration} iterations in {elapsed:.0f} s; held-out relative L1 "
+    print(f"[world_model] {trainer.iteration} iterations in {elapsed:.0f} s ({summary['sequences_per_s']:.0f} "
+          f"sequences/s on {summary['processes']} process(es), validation included); held-out relative L1 "
           f"h1 {last_val['rel_l1_h1']:.3f} h8 {last_val['rel_l1_h8']:.3f} h32 {last_val['rel_l1_h32']:.3f}; "
           f"best mean(h1..32) {best:.3f}; checkpoints in {out}")  # fmt: skip
+    return 0
+
+
+def _out_of_time(args, start: float) -> bool:
+    """--time-budget spent (on rank 0's clock: every rank stops at the same iteration)."""
+    if args.time_budget is None:
+        return False
+    return distributed.any_rank(distributed.is_main() and time.perf_counter() - start > args.time_budget)
+
+
+def _follow(args, trainer, store) -> int:
+    """The training loop of ranks other than 0: the same updates (and learning rates), no files."""
+    from ..world_model.train import cosine_lr
+
+    start = time.perf_counter()
+    while trainer.iteration < args.iterations and not _out_of_time(args, start):
+        if args.lr_schedule == "cosine":
+            cosine_lr(trainer, args.iterations)
+        trainer.update(store)
     return 0
 
 
