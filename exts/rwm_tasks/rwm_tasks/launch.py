@@ -169,6 +169,10 @@ def dump_configs(log_dir: str, env_cfg, agent_cfg) -> None:
     """Save the resolved configs beside the checkpoints, as Isaac Lab's train script does."""
     from isaaclab.utils.io import dump_yaml
 
+    from .world_model.distributed import is_main
+
+    if not is_main():  # under torch.distributed rank 0 writes the run folder
+        return
     dump_yaml(os.path.join(log_dir, "params", "env.yaml"), env_cfg)
     dump_yaml(os.path.join(log_dir, "params", "agent.yaml"), agent_cfg)
 

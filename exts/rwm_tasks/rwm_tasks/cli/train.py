@@ -36,14 +36,43 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Init: wall-time budget; training stops at the next iteration and saves its checkpoint.")
     parser.add_argument("--world_model", default=None, help="World-model checkpoint (Finetune, Offline).")
     parser.add_argument("--dataset", default=None, help="Transitions file: Offline's data; Finetune's pretraining data (default: dataset.npz beside the world model).")
+    parser.add_argument("--distributed", action="store_true",
+                        help="One process per GPU under torchrun (python -m torch.distributed.run "
+                             "--nproc_per_node=N scripts/train.py ... --distributed): rsl-rl all-reduces PPO, the "
+                             "world model is trained data-parallel, rank 0 writes the run folder.")  # fmt: skip
     return parser
+
+
+def _distributed_rank(args) -> int:
+    """This process's rank under ``--distributed`` (its GPU is ``cuda:<LOCAL_RANK>``, as rsl-rl expects);
+    0 otherwise. rsl-rl's multi-GPU path joins an NCCL group, so CUDA is required."""
+    from ..runtime import cuda_available
+    from ..world_model.distributed import launched_world_size
+
+    world = launched_world_size()
+    if not args.distributed:
+        if world > 1:
+            raise UserError(f"started as {world} processes (WORLD_SIZE): pass --distributed")
+        return 0
+    if world <= 1:
+        raise UserError("--distributed needs several processes: python -m torch.distributed.run "
+                        "--nproc_per_node=<GPUs> scripts/train.py ... --distributed")  # fmt: skip
+    if not cuda_available():
+        raise UserError("--distributed needs CUDA: rsl-rl's multi-GPU PPO uses NCCL, one GPU per process")
+    if args.max_minutes is not None:
+        raise UserError("--max_minutes cannot be combined with --distributed (ranks would stop apart)")
+    args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return int(os.environ.get("RANK", "0"))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Isaac Lab's config resolver reads Hydra overrides from sys.argv: hand it only ours
     sys.argv = sys.argv[:1]
+    rank = _distributed_rank(args)
     env_cfg, agent_cfg, choice = resolve_configs(args)
+    agent_cfg.seed += rank  # each rank its own envs and samples (Isaac Lab's train script does the same)
+    env_cfg.seed = agent_cfg.seed
     if args.max_iterations is not None:
         agent_cfg.max_iterations = args.max_iterations
     if args.max_minutes is not None and args.max_minutes <= 0:

@@ -24,6 +24,7 @@ from ..envs.imagination import ImaginationEnv
 from ..envs.mdp import TaskSpec
 from ..layout import RobotLayout
 from ..tasks import experiment_name, layout_of, with_stage
+from ..world_model import distributed
 from ..world_model.data import DatasetError, TransitionStore, load_dataset, write_npz
 from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.stepper import ModelStepper
@@ -53,10 +54,11 @@ def history_sampler(source, history: int, generator: torch.Generator):
 
 def make_imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
     im = agent_cfg.imagination
+    num_envs = distributed.local_share(im.num_envs)  # under torch.distributed the ranks split the imagined envs
     generator = torch.Generator(device=agent_cfg.device).manual_seed(seed)
-    stepper = ModelStepper(model.to(agent_cfg.device).eval(), im.num_envs, generator=generator)
+    stepper = ModelStepper(model.to(agent_cfg.device).eval(), num_envs, generator=generator)
     return ImaginationEnv(
-        spec, layout, stepper, sample, im.num_envs, max_episode_length=im.max_episode_length, device=agent_cfg.device,
+        spec, layout, stepper, sample, num_envs, max_episode_length=im.max_episode_length, device=agent_cfg.device,
         uncertainty_penalty=im.uncertainty_penalty, termination_threshold=im.termination_threshold,
         state_bounds=bounds, clip_actions=agent_cfg.clip_actions, seed=seed,
     )  # fmt: skip
@@ -74,6 +76,8 @@ def load_world_model(path: str | None, layout: RobotLayout, what: str):
 
 
 def _save_run_info(log_dir: str, spec: TaskSpec, info: dict) -> None:
+    if not distributed.is_main():
+        return
     os.makedirs(log_dir, exist_ok=True)
     with open(os.path.join(log_dir, "task_spec.json"), "w") as f:
         json.dump(spec.to_dict(), f, indent=1)
@@ -118,7 +122,8 @@ def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
         runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
         learner.update()
         learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
-        write_npz(os.path.join(log_dir, DATASET_FILE), buffer_to_dataset(buffer, args.task))
+        if distributed.is_main():  # rank 0's replay data (each rank's buffer holds its own envs' rows)
+            write_npz(os.path.join(log_dir, DATASET_FILE), buffer_to_dataset(buffer, args.task))
         print(f"[rwm_tasks] Pretrain: {agent_cfg.max_iterations} iterations, {len(buffer)} real steps in the "
               f"buffer, {time.time() - start:.1f} s; world model and replay data: "
               f"{os.path.join(log_dir, WORLD_MODEL_FILE)}, {DATASET_FILE}")  # fmt: skip

@@ -7,6 +7,7 @@ import os
 import torch
 
 from ..layout import RobotLayout
+from ..world_model import distributed
 from ..world_model.data import WindowBatch
 from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.model import EnsembleWorldModel
@@ -53,7 +54,8 @@ class WorldModelLearner:
         self.last_logs: dict[str, float] = {}
 
     def ready(self) -> bool:
-        return self.buffer.num_windows > 0
+        """A full window in the buffer (of every rank under torch.distributed: all update, or none)."""
+        return distributed.all_ranks(self.buffer.num_windows > 0)
 
     def update(self) -> dict[str, float]:
         """``updates`` gradient steps (none until the buffer holds a full window); mean logs.
@@ -88,7 +90,7 @@ class WorldModelLearner:
         writer.add_scalar(f"{prefix}/replay_steps", len(self.buffer), iteration)
 
     def save(self, path: str, extra: dict) -> None:
-        if self.trainer is None:
+        if self.trainer is None or not distributed.is_main():
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         save_checkpoint(path, self.model, self.layout, self.trainer, extra)
