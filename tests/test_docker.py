@@ -19,7 +19,7 @@ DOCKERFILE = DOCKER / "Dockerfile"
 COMPOSE = DOCKER / "docker-compose.yaml"
 ENV_FILE = DOCKER / ".env"
 IGNORE_FILE = DOCKER / "Dockerfile.dockerignore"
-SERVICES_WITH_DATA = ("train", "play", "shell")
+SERVICES_WITH_DATA = ("train", "train-multigpu", "play", "shell")
 PASSTHROUGH = ("WANDB_API_KEY", "WANDB_USERNAME", "WANDB_MODE", "RWM_LOCAL_ASSETS", "RWM_PHYSICS", "RWM_FORCE_CPU")
 
 
@@ -95,6 +95,9 @@ def test_services_train_and_interactive_shell(compose):
     assert train["command"][0] == "scripts/train.py" and "--task" in train["command"]
     assert shell["entrypoint"] == ["/bin/bash"] and shell["stdin_open"] and shell["tty"]
     assert services["play"]["command"][0] == "scripts/play.py"
+    multi = services["train-multigpu"]["command"]  # torchrun through isaaclab.sh -p, one process per GPU
+    assert multi[:2] == ["-m", "torch.distributed.run"] and "scripts/train.py" in multi and multi[-1] == "--distributed"
+    assert "--nproc_per_node=${RWM_GPUS:-2}" in multi and services["train-multigpu"]["profiles"] == ["multigpu"]
 
 
 @pytest.mark.parametrize("service", SERVICES_WITH_DATA)
