@@ -26,8 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_args(parser)
     parser.add_argument("--max_iterations", type=int, default=None, help="PPO iterations (default: agent cfg).")
     parser.add_argument("--resume", action="store_true",
-                        help="Resume a previous run of this experiment; Init continues in the run's own folder "
-                             "(--max_iterations more iterations, TensorBoard steps continue).")
+                        help="Continue a previous run of this experiment (--load_run, default the latest) in its own "
+                             "folder, TensorBoard steps continuing. Init: --max_iterations more iterations. "
+                             "Pretrain, Finetune, Offline: everything is restored (policy, PPO optimizer, world "
+                             "model with its optimizer, replay buffer, RNG states); an interrupted run continues "
+                             "to the iteration it was started for, a finished one trains --max_iterations more.")
     parser.add_argument("--load_run", default=None, help="Run folder (name or regex) to resume; default latest.")
     parser.add_argument("--checkpoint", default=None, help="Checkpoint file, or file-name regex within the run.")
     parser.add_argument("--logger", choices=("tensorboard", "wandb"), default="tensorboard", help="Where to log.")
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     resume_path = None
     if args.resume or args.checkpoint:
         resume_path = find_checkpoint(log_root(agent_cfg), args.load_run, args.checkpoint)
-        check_checkpoint(resume_path)
+        if stage == "Init" or not args.resume:  # a stage's saved state names the checkpoint it resumes
+            check_checkpoint(resume_path)
     if args.logger == "wandb":
         from ..runtime import apply_wandb_env, wandb_settings
 
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         agent_cfg.logger = "wandb"
         agent_cfg.wandb_project = settings["runner"]["wandb_project"]
     log_dir = new_log_dir(agent_cfg)
-    if stage == "Init" and args.resume:
+    if args.resume:
         log_dir = os.path.dirname(resume_path)  # --resume continues the run in its own folder
 
     if stage == "Init":
