@@ -170,7 +170,7 @@ def tiny_world_model(tmp_path_factory):
 
 @pytest.mark.slow
 def test_pretrain_killed_and_resumed(tmp_path):
-    k = random.Random(131).randint(1, ITERATIONS - 2)
+    k = random.Random(131).randint(1, ITERATIONS - 3)
     args = ["--task", "RWM-Go2-Pretrain-v0", "--sim", "mujoco", "--num_envs", "4", "--seed", "1",
             "--max_iterations", ITERATIONS, *TINY_MODEL]  # fmt: skip
     experiment = "rwm_go2_pretrain"
@@ -194,3 +194,116 @@ def test_pretrain_killed_and_resumed(tmp_path):
     assert len(read_npz(run / "dataset.npz")) == 4 * ITERATIONS * 24
     steps = _tensorboard_steps(run, "WorldModel/loss")
     assert steps == sorted(set(steps)) and steps[-1] == ITERATIONS - 1
+
+
+@pytest.mark.slow
+def test_finetune_killed_and_resumed(tmp_path, tiny_world_model):
+    """Finetune continues with its own finetuned model and replay rows, not the pretrained model's."""
+    wm, data = tiny_world_model
+    first = torch.load(POLICY, weights_only=False)["iter"]  # a new Finetune run counts on from its policy's
+    k = first + random.Random(132).randint(1, ITERATIONS - 3)
+    sizes = ["--task", "RWM-Go2-Finetune-v0", "--sim", "mujoco", "--num_envs", "2", "--seed", "1",
+             "--max_iterations", ITERATIONS, *TINY_MODEL, *TINY_IMAGINATION]  # fmt: skip
+    experiment = "rwm_go2_finetune"
+    _kill_when(_train(*sizes, "--checkpoint", POLICY, "--world_model", wm, "--dataset", data), tmp_path,
+               _checkpoint_appeared(tmp_path, experiment, k), "killed.txt")  # fmt: skip
+    run = _run_dir(tmp_path, experiment)
+    state, rows = _saved(run, 2)
+    assert state["iteration"] in (k - 1, k)
+    window = 8 + 4 + 1  # the loaded policy's first rows, then 4 real steps per iteration
+    assert rows.steps == window + 4 * (state["iteration"] - first + 1)
+    digest = _saved_world_model_digest(run, state)
+    from rwm_tasks.training.stage_state import parameters_digest
+    from rwm_tasks.world_model.train import load_checkpoint
+
+    assert digest != parameters_digest(load_checkpoint(wm).model)  # it has learned since
+
+    _run(_train(*sizes, "--resume"), tmp_path)
+    assert _run_dir(tmp_path, experiment) == run
+    resume = _check_resumed_run(run, state, first, first + ITERATIONS - 1)
+    assert resume["world_model_sha256"] == digest and resume["replay_rows"] == len(rows)
+    _, final = _saved(run, 2)
+    assert final.steps == window + 4 * ITERATIONS
+    assert torch.equal(final.columns[:, : rows.steps], rows.columns[:, : rows.steps])
+    info = json.loads((run / "rwm_run.json").read_text())
+    assert info["iteration_offset"] == first and info["world_model"] == str(wm)
+
+
+@pytest.mark.slow
+def test_offline_killed_and_resumed(tmp_path, tiny_world_model):
+    """Offline resumes with the world model and dataset the run was started with (not given again)."""
+    wm, data = tiny_world_model
+    k = random.Random(133).randint(1, ITERATIONS - 3)
+    sizes = ["--task", "RWM-Go2-Offline-v0", "--seed", "1", "--max_iterations", ITERATIONS, *TINY_MODEL,
+             *TINY_IMAGINATION]  # fmt: skip
+    experiment = "rwm_go2_offline"
+    _kill_when(_train(*sizes, "--world_model", wm, "--dataset", data), tmp_path,
+               _checkpoint_appeared(tmp_path, experiment, k), "killed.txt")  # fmt: skip
+    run = _run_dir(tmp_path, experiment)
+    state, _ = _saved(run, 0)
+    assert state["iteration"] in (k - 1, k) and state["world_model"] is None  # frozen: the input file
+    assert state["rng"]["generators"].keys() == {"imagination", "stepper", "history"}
+    out = _run(_train(*sizes, "--resume"), tmp_path)
+    assert f"Offline: {ITERATIONS - 1 - state['iteration']} iterations" in out
+    _check_resumed_run(run, state, 0, ITERATIONS - 1)
+    assert torch.load(run / "stage_state.pt", weights_only=False)["inputs"]["dataset"] == str(data)
+
+
+@pytest.mark.slow
+def test_collection_killed_and_rerun(tmp_path):
+    """A killed dataset collection, run again with the same arguments, continues after its last chunk."""
+    from rwm_tasks.training.collect import PROGRESS_FILE
+    from rwm_tasks.world_model.data import read_npz
+
+    envs, steps, chunk = 4, 600, 20
+    k = random.Random(134).randint(2, steps // chunk - 5)
+    out = tmp_path / "dataset.npz"
+    code = (f"from rwm_tasks.training.collect import collect_dataset; collect_dataset('RWM-Go2-Init-v0', "
+            f"{str(POLICY)!r}, {str(out)!r}, num_envs={envs}, steps={steps}, chunk_steps={chunk}, seed=3)")  # fmt: skip
+    parts = tmp_path / "dataset.npz.parts"
+    _kill_when([sys.executable, "-c", code], tmp_path, lambda: len(list(parts.glob("chunk_*"))) >= k, "killed.txt")
+    assert not out.exists()
+    progress = torch.load(parts / PROGRESS_FILE, weights_only=False)
+    done = progress["done"]
+    assert done in ((k - 1) * chunk, k * chunk)  # a kill loses at most the last chunk
+    saved = ReplayBuffer("go2", num_envs=envs, capacity_per_env=steps, window=2)
+    ReplayLog(str(parts), progress["chunks"]).restore(saved)
+    assert saved.steps == done
+
+    stdout = _run([sys.executable, "-c", code], tmp_path)
+    assert f"continuing the collection into {out} after step {done}/{steps}" in stdout
+    data = read_npz(out)
+    assert len(data) == envs * steps and not parts.exists()
+    for env in range(envs):  # env after env: the saved rows first, then a new episode where the rerun began
+        rows = torch.as_tensor(data.array[env * steps : env * steps + done])
+        assert torch.equal(rows, saved.columns[env, :done])
+        assert env * steps + done in set(data.episode_starts.tolist())
+    assert data.layout.robot == "go2" and data.info["rows"] == envs * steps
+    from rwm_tasks.training.collect import collect_dataset
+
+    mtime = out.stat().st_mtime_ns  # a rerun after a later kill (e.g. of the pipeline) does not collect it again
+    assert collect_dataset("RWM-Go2-Init-v0", str(POLICY), str(out), num_envs=envs, steps=steps, chunk_steps=chunk,
+                           seed=3) == data.info  # fmt: skip
+    assert out.stat().st_mtime_ns == mtime
+
+
+def test_pipeline_continues_a_killed_training_step(tmp_path):
+    """The pipeline reruns a stage step with --resume of the run an earlier attempt left, keeps a finished
+    one, and starts a new run (with the start-only arguments) otherwise."""
+    from rwm_tasks.pipeline.run import Pipeline
+
+    pipeline = Pipeline("go2", str(tmp_path / "out"), scale="smoke")
+    calls = []
+    pipeline.run = lambda step, argv: calls.append(argv)
+    pipeline.train_stage("finetune", "Finetune", ["--seed", "0"], ["--checkpoint", "policy.pt"])
+    assert calls[-1][-4:] == ["--seed", "0", "--checkpoint", "policy.pt"]
+    root = tmp_path / "out" / "finetune" / "logs" / "rsl_rl" / "rwm_go2_finetune"
+    for name, iteration in (("2026-01-01_00-00-00", 5), ("2026-01-02_00-00-00", 3)):
+        (root / name).mkdir(parents=True)
+        torch.save({"iteration": iteration, "end_iteration": 9}, root / name / "stage_state.pt")
+    (root / "2026-01-03_00-00-00").mkdir()  # killed before its first checkpoint: nothing to continue
+    pipeline.train_stage("finetune", "Finetune", ["--seed", "0"], ["--checkpoint", "policy.pt"])
+    assert calls[-1][-5:] == ["--seed", "0", "--resume", "--load_run", "2026-01-02_00-00-00"]
+    torch.save({"iteration": 9, "end_iteration": 9}, root / "2026-01-02_00-00-00" / "stage_state.pt")
+    pipeline.train_stage("finetune", "Finetune", ["--seed", "0"], ["--checkpoint", "policy.pt"])
+    assert len(calls) == 2

@@ -3,7 +3,8 @@
 A long collection is kept on disk as it goes: every ``chunk_steps`` steps the new rows are written as a chunk
 into ``<out_path>.parts/`` and a progress file (steps done, statistics, RNG states, the list of chunks) is
 replaced atomically. A collection killed and run again with the same arguments continues after its last
-chunk; the dataset file is written atomically at the end and the parts are then removed.
+chunk; the dataset file is written atomically at the end and the parts are then removed. A finished
+dataset of the same collection is not collected again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from ..launch import UserError, check_checkpoint, load_policy, open_real_env, resolve_configs
 from ..tasks import layout_of
-from ..world_model.data import atomic_write, write_npz
+from ..world_model.data import DatasetError, atomic_write, read_npz, write_npz
 from ..world_model.replay_buffer import ReplayBuffer
 from .recorder import TransitionRecorder, buffer_to_dataset
 from .replay_log import ReplayLog
@@ -37,13 +38,17 @@ def collect_dataset(task: str, checkpoint: str, out_path: str, *, sim: str = "mu
     if num_envs <= 0 or steps <= 0 or chunk_steps <= 0:
         raise UserError(f"num_envs, steps and chunk_steps must be positive, got {num_envs}, {steps}, {chunk_steps}")
     check_checkpoint(checkpoint)
+    settings = {"task": task, "policy": os.path.abspath(checkpoint), "executor": sim, "num_envs": num_envs,
+                "steps": steps, "seed": seed, "stochastic": stochastic}  # fmt: skip
+    finished = _finished(out_path, settings)
+    if finished is not None:
+        print(f"[rwm_tasks] {out_path} holds this collection already", flush=True)
+        return finished
     args = argparse.Namespace(task=task, sim=sim, device="cpu", num_envs=num_envs, seed=seed, physics=None,
                               overrides=[], headless=True)  # fmt: skip
     env_cfg, agent_cfg, _ = resolve_configs(args)
     env_cfg.scene.num_envs = num_envs
     env_cfg.compute_final_obs = True
-    settings = {"task": task, "policy": os.path.abspath(checkpoint), "executor": sim, "num_envs": num_envs,
-                "steps": steps, "seed": seed, "stochastic": stochastic}  # fmt: skip
     parts = str(out_path) + PARTS_SUFFIX
     progress = _load_progress(parts, settings)
     torch.manual_seed(seed)
@@ -82,6 +87,17 @@ def collect_dataset(task: str, checkpoint: str, out_path: str, *, sim: str = "mu
     write_npz(out_path, data, info)
     shutil.rmtree(parts, ignore_errors=True)
     return info
+
+
+def _finished(out_path: str, settings: dict) -> dict | None:
+    """The info of a dataset this same collection wrote before (a rerun after a later kill does not repeat it)."""
+    if not os.path.isfile(out_path):
+        return None
+    try:
+        info = read_npz(out_path).info
+    except DatasetError:
+        return None
+    return info if {k: info.get(k) for k in settings} == settings else None
 
 
 def _load_progress(parts: str, settings: dict) -> dict | None:

@@ -6,6 +6,10 @@
   to the buffer, the model trains on it, and PPO learns on imagined rollouts (:class:`ImaginationEnv`).
 - Offline (MOPO-PPO): a frozen ensemble and a dataset file, no simulator; PPO on imagination with the
   uncertainty-penalised reward.
+
+Every runner checkpoint also saves the stage's own state (:mod:`.stage_state`: world-model learner, replay
+buffer, RNG states, statistics); ``--resume`` continues the run in its folder from there, so a killed run
+ends as an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     saved = state.world_model(layout)
     with _real_env(args, env_cfg, agent_cfg) as env:
         buffer = ReplayBuffer(layout, env.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
-        model = saved.model.to(agent_cfg.device) if saved else new_model(layout, wm, agent_cfg.seed)
+        model = (saved.model if saved else new_model(layout, wm, agent_cfg.seed)).to(agent_cfg.device)
         learner = WorldModelLearner(layout, model, config, buffer, wm.updates_per_iteration, fitted=False)
         learner.load_trainer_state(saved.trainer_state if saved else None)
         state.learner, state.buffer, state.generators = learner, buffer, real_env_generators(env)
@@ -194,6 +198,7 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
         model_path = args.world_model or own or wm.checkpoint or _default_checkpoint(
             args.task, agent_cfg, "Pretrain", WORLD_MODEL_FILE, "a pretrained world model (--world_model FILE)")  # fmt: skip
         ckpt = load_world_model(model_path, layout, "Finetune")
+    ckpt.model.to(agent_cfg.device)  # before its optimizer state is loaded
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     config = ckpt.train_config or train_config(wm, agent_cfg.seed)
     if state.saved:
