@@ -84,6 +84,7 @@ def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
+    from ..training.stage_state import continue_tensorboard
     from ..training.vec_envs import RolloutHookEnv, TimeBudgetExceeded, deadline_hook
 
     with open_real_env(args, env_cfg, agent_cfg) as env:
@@ -94,6 +95,7 @@ def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             print(f"[rwm_tasks] resuming from {resume_path}")
             runner.load(resume_path, map_location=agent_cfg.device)
             runner.current_learning_iteration += 1  # the loaded iteration is done: log and save from the next
+            continue_tensorboard(runner, runner.current_learning_iteration)
         if not os.path.isdir(os.path.join(log_dir, "params")):
             dump_configs(log_dir, env_cfg, agent_cfg)
         start = time.time()

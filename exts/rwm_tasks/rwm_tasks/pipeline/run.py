@@ -259,9 +259,11 @@ class Pipeline:
 
     def offline(self, step: str, lam: float) -> dict:
         s = self.scale
-        self.train_stage(step, "Offline", ["--seed", str(self.seed), "--world_model", self.path("world_model.pt"),
-                                           "--dataset", self.path("collect", "dataset.npz"), "--max_iterations",
-                                           str(s.offline_iterations), *self._imagination_overrides(lam)], [])  # fmt: skip
+        self.train_stage(step, "Offline", [
+            "--seed", str(self.seed), "--world_model", self.path("world_model.pt"), "--dataset",
+            self.path("collect", "dataset.npz"), "--max_iterations", str(s.offline_iterations),
+            *self._imagination_overrides(lam),
+        ], [])  # fmt: skip
         return self._final_policy(step, experiment_name(self.task("Offline")), {"lambda": lam})
 
     def finetune(self, lam: float) -> dict:

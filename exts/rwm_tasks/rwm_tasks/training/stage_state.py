@@ -103,7 +103,7 @@ class StageState:
     def __init__(self, stage: str, run_dir: str, saved: dict | None = None, resuming: bool = False):
         self.stage, self.run_dir, self.saved, self.resuming = stage, run_dir, saved, resuming or saved is not None
         self.replay = ReplayLog(os.path.join(run_dir, REPLAY_DIR), saved["replay"] if saved else None)
-        self.learner = self.buffer = self.imagination = self.layout = None
+        self.learner = self.buffer = self.imagination = None
         self.generators: dict[str, torch.Generator] = {}
         self.counters: dict = dict(saved["counters"]) if saved else {}
         self.inputs: dict = dict(saved["inputs"]) if saved else {}
