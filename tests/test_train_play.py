@@ -95,3 +95,8 @@ def test_resume_continues_init_in_its_own_folder(tmp_path):
     assert sorted(root.iterdir()) == [run]  # no new run folder
     assert sorted(p.name for p in run.glob("model_*.pt")) == ["model_0.pt", "model_1.pt", "model_3.pt"]
     assert torch.load(run / "model_3.pt", weights_only=False)["iter"] == 3
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert [e.step for e in events.Scalars("Loss/learning_rate")] == [0, 1, 2, 3]  # each step once

@@ -26,8 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_args(parser)
     parser.add_argument("--max_iterations", type=int, default=None, help="PPO iterations (default: agent cfg).")
     parser.add_argument("--resume", action="store_true",
-                        help="Resume a previous run of this experiment; Init continues in the run's own folder "
-                             "(--max_iterations more iterations, TensorBoard steps continue).")
+                        help="Continue a previous run of this experiment (--load_run, default the latest) in its own "
+                             "folder, TensorBoard steps continuing. Init: --max_iterations more iterations. "
+                             "Pretrain, Finetune, Offline: everything is restored (policy, PPO optimizer, world "
+                             "model with its optimizer, replay buffer, RNG states); an interrupted run continues "
+                             "to the iteration it was started for, a finished one trains --max_iterations more.")
     parser.add_argument("--load_run", default=None, help="Run folder (name or regex) to resume; default latest.")
     parser.add_argument("--checkpoint", default=None, help="Checkpoint file, or file-name regex within the run.")
     parser.add_argument("--logger", choices=("tensorboard", "wandb"), default="tensorboard", help="Where to log.")
@@ -86,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     resume_path = None
     if args.resume or args.checkpoint:
         resume_path = find_checkpoint(log_root(agent_cfg), args.load_run, args.checkpoint)
-        check_checkpoint(resume_path)
+        if stage == "Init" or not args.resume:  # a stage's saved state names the checkpoint it resumes
+            check_checkpoint(resume_path)
     if args.logger == "wandb":
         from ..runtime import apply_wandb_env, wandb_settings
 
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         agent_cfg.logger = "wandb"
         agent_cfg.wandb_project = settings["runner"]["wandb_project"]
     log_dir = new_log_dir(agent_cfg)
-    if stage == "Init" and args.resume:
+    if args.resume:
         log_dir = os.path.dirname(resume_path)  # --resume continues the run in its own folder
 
     if stage == "Init":
@@ -109,6 +113,7 @@ def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
+    from ..training.stage_state import continue_tensorboard
     from ..training.vec_envs import RolloutHookEnv, TimeBudgetExceeded, deadline_hook
 
     with open_real_env(args, env_cfg, agent_cfg) as env:
@@ -119,6 +124,7 @@ def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             print(f"[rwm_tasks] resuming from {resume_path}")
             runner.load(resume_path, map_location=agent_cfg.device)
             runner.current_learning_iteration += 1  # the loaded iteration is done: log and save from the next
+            continue_tensorboard(runner, runner.current_learning_iteration)
         if not os.path.isdir(os.path.join(log_dir, "params")):
             dump_configs(log_dir, env_cfg, agent_cfg)
         start = time.time()

@@ -177,6 +177,11 @@ class ImaginationEnv(VecEnv):
     # VecEnv API
     # ------------------------------------------------------------------------------------------------------
 
+    @property
+    def generator(self) -> torch.Generator:
+        """The env's own RNG (commands, noise, yaw, pushes); saved with a run's state to continue it."""
+        return self._gen
+
     def get_observations(self) -> TensorDict:
         """Current observation groups (``policy`` and, if the task has one, ``critic``)."""
         return self._obs.clone()

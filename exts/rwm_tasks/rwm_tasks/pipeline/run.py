@@ -239,22 +239,42 @@ class Pipeline:
         return [f"agent.imagination.num_envs={s.imagined_envs}", f"agent.imagination.uncertainty_penalty={lam}",
                 f"agent.save_interval={s.save_interval}"]  # fmt: skip
 
+    def train_stage(self, step: str, stage: str, argv: list[str], start: list[str]) -> None:
+        """``scripts/train.py --task <stage task> argv`` in ``step``. A run an earlier attempt left (a killed
+        pipeline) is continued with ``--resume`` (a finished one is kept); ``start`` only starts a new run."""
+        import torch
+
+        from ..training.stage_state import STATE_FILE
+
+        root = self.path(step, "logs", "rsl_rl", experiment_name(self.task(stage)))
+        runs = sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, STATE_FILE))) \
+            if os.path.isdir(root) else []  # fmt: skip
+        if runs:
+            state = torch.load(os.path.join(root, runs[-1], STATE_FILE), map_location="cpu", weights_only=False)
+            if state["iteration"] >= state["end_iteration"]:
+                print(f"[pipeline] {step}: run {runs[-1]} finished before", flush=True)
+                return
+            start = ["--resume", "--load_run", runs[-1]]
+        self.run(step, [os.path.join(SCRIPTS, "train.py"), "--task", self.task(stage), *argv, *start])
+
     def offline(self, step: str, lam: float) -> dict:
         s = self.scale
-        self.run(step, [os.path.join(SCRIPTS, "train.py"), "--task", self.task("Offline"), "--seed", str(self.seed),
-                        "--world_model", self.path("world_model.pt"), "--dataset", self.path("collect", "dataset.npz"),
-                        "--max_iterations", str(s.offline_iterations), *self._imagination_overrides(lam)])  # fmt: skip
+        self.train_stage(step, "Offline", [
+            "--seed", str(self.seed), "--world_model", self.path("world_model.pt"), "--dataset",
+            self.path("collect", "dataset.npz"), "--max_iterations", str(s.offline_iterations),
+            *self._imagination_overrides(lam),
+        ], [])  # fmt: skip
         return self._final_policy(step, experiment_name(self.task("Offline")), {"lambda": lam})
 
     def finetune(self, lam: float) -> dict:
         """MBPO-PPO from the data policy, with the same uncertainty penalty as offline (RWM-U online): without
         it the policy drifted into states the model cannot judge and fell more in real physics."""
         s = self.scale
-        self.run("finetune", [os.path.join(SCRIPTS, "train.py"), "--task", self.task("Finetune"), "--sim", self.sim,
-                              "--seed", str(self.seed), "--checkpoint", self.path("data_policy", "model.pt"),
-                              "--world_model", self.path("world_model.pt"), "--dataset", self.path("collect", "dataset.npz"),
-                              "--num_envs", str(s.finetune_real_envs), "--max_iterations", str(s.finetune_iterations),
-                              *self._imagination_overrides(lam)])  # fmt: skip
+        self.train_stage("finetune", "Finetune", [
+            "--sim", self.sim, "--seed", str(self.seed), "--world_model", self.path("world_model.pt"),
+            "--dataset", self.path("collect", "dataset.npz"), "--num_envs", str(s.finetune_real_envs),
+            "--max_iterations", str(s.finetune_iterations), *self._imagination_overrides(lam),
+        ], ["--checkpoint", self.path("data_policy", "model.pt")])  # fmt: skip
         return self._final_policy("finetune", experiment_name(self.task("Finetune")), {"lambda": lam})
 
     def _final_policy(self, step: str, experiment: str, extra: dict) -> dict:

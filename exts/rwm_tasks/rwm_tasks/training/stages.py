@@ -6,6 +6,10 @@
   to the buffer, the model trains on it, and PPO learns on imagined rollouts (:class:`ImaginationEnv`).
 - Offline (MOPO-PPO): a frozen ensemble and a dataset file, no simulator; PPO on imagination with the
   uncertainty-penalised reward.
+
+Every runner checkpoint also saves the stage's own state (:mod:`.stage_state`: world-model learner, replay
+buffer, RNG states, statistics); ``--resume`` continues the run in its folder from there, so a killed run
+ends as an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -25,17 +29,19 @@ from ..envs.mdp import TaskSpec
 from ..layout import RobotLayout
 from ..tasks import experiment_name, layout_of, with_stage
 from ..world_model import distributed
-from ..world_model.data import DatasetError, TransitionStore, load_dataset, write_npz
+from ..world_model.data import DatasetError, TransitionStore, atomic_write, load_dataset, write_npz
 from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.stepper import ModelStepper
 from ..world_model.train import load_checkpoint
 from .mixed_windows import MixedWindows
 from .recorder import TransitionRecorder, buffer_to_dataset
+from .stage_state import WORLD_MODEL_FILE, StageState, real_env_generators
 from .vec_envs import RolloutHookEnv
 from .world_model_learner import WorldModelLearner, new_model, train_config
 
-WORLD_MODEL_FILE = "world_model.pt"
 DATASET_FILE = "dataset.npz"
+RUN_INFO_FILE = "rwm_run.json"
+"""Facts of a run (stage, inputs, how many real transitions it used, its resumes), read by the evaluation report."""
 
 
 def history_sampler(source, history: int, generator: torch.Generator):
@@ -75,14 +81,24 @@ def load_world_model(path: str | None, layout: RobotLayout, what: str):
         raise UserError(str(err)) from err
 
 
-def _save_run_info(log_dir: str, spec: TaskSpec, info: dict) -> None:
+def _write_run_files(log_dir: str, env_cfg, agent_cfg, spec: TaskSpec, info: dict, state: StageState,
+                     resumed: dict) -> None:  # fmt: skip
+    """Configs, task spec and run facts of a new run; a resumed run keeps its own and records the resume."""
     if not distributed.is_main():
         return
-    os.makedirs(log_dir, exist_ok=True)
-    with open(os.path.join(log_dir, "task_spec.json"), "w") as f:
-        json.dump(spec.to_dict(), f, indent=1)
-    with open(os.path.join(log_dir, "rwm_run.json"), "w") as f:
-        json.dump(info, f, indent=1)
+    path = os.path.join(log_dir, RUN_INFO_FILE)
+    if state.resuming and os.path.isfile(path):
+        with open(path) as f:
+            info = json.load(f)
+        info.setdefault("resumes", []).append(resumed)
+    else:
+        dump_configs(log_dir, env_cfg, agent_cfg)
+        _write_json(os.path.join(log_dir, "task_spec.json"), spec.to_dict())
+    _write_json(path, info)
+
+
+def _write_json(path: str, data: dict) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
 
 
 def _real_env(args, env_cfg, agent_cfg):
@@ -96,35 +112,49 @@ def pretrain(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     layout, wm = layout_of(args.task), agent_cfg.world_model
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     config = train_config(wm, agent_cfg.seed)
+    state = StageState.begin("Pretrain", log_dir, resuming=bool(args.resume))
+    saved = state.world_model(layout)
     with _real_env(args, env_cfg, agent_cfg) as env:
         buffer = ReplayBuffer(layout, env.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
-        learner = WorldModelLearner(layout, new_model(layout, wm, agent_cfg.seed), config, buffer,
-                                    wm.updates_per_iteration, fitted=False)  # fmt: skip
+        model = (saved.model if saved else new_model(layout, wm, agent_cfg.seed)).to(agent_cfg.device)
+        learner = WorldModelLearner(layout, model, config, buffer, wm.updates_per_iteration, fitted=False)
+        learner.load_trainer_state(saved.trainer_state if saved else None)
+        state.learner, state.buffer, state.generators = learner, buffer, real_env_generators(env)
+        state.world_model_extra = {"task_spec": spec.to_dict()}
+        state.restore_buffer()
+        # the model trains on an iteration's real rows at the start of the next rollout
+        state.counters.setdefault("world_model_data_through", -1)
         recorder = TransitionRecorder(buffer, layout)
         runner = None
 
-        def before_rollout(it: int) -> None:
-            if it == 0:
-                return
+        def train_world_model(through: int) -> bool:
+            if state.counters["world_model_data_through"] >= through:
+                return False
             learner.update()
-            learner.log_to(runner.logger.writer, it - 1)
-            if (it - 1) % agent_cfg.save_interval == 0:
-                learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
+            state.counters["world_model_data_through"] = through
+            return True
+
+        def before_rollout(it: int) -> None:
+            if train_world_model(it - 1):
+                learner.log_to(runner.logger.writer, it)
 
         vec = RolloutHookEnv(env, agent_cfg.num_steps_per_env, before_rollout,
                              lambda obs, rew, dones, extras: recorder.record(obs, dones, extras))  # fmt: skip
         runner = make_runner(vec, agent_cfg, log_dir)
-        if resume_path:
-            runner.load(resume_path, map_location=agent_cfg.device)
-        dump_configs(log_dir, env_cfg, agent_cfg)
-        _save_run_info(log_dir, spec, {"stage": "Pretrain", "task": args.task, "resumed_from": resume_path})
+        checkpoint = state.checkpoint(resume_path) if resume_path else None
+        if checkpoint:
+            runner.load(checkpoint, map_location=agent_cfg.device)
+        iterations = state.start(runner, agent_cfg.max_iterations, vec)
+        _write_run_files(log_dir, env_cfg, agent_cfg, spec, {"stage": "Pretrain", "task": args.task,
+                         "resumed_from": resume_path}, state, state.resume_record(checkpoint))  # fmt: skip
         start = time.time()
-        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
-        learner.update()
-        learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
+        runner.learn(iterations, init_at_random_ep_len=True)
+        train_world_model(runner.current_learning_iteration)
+        last = runner.current_learning_iteration
+        learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {**state.world_model_extra, "iteration": last})
         if distributed.is_main():  # rank 0's replay data (each rank's buffer holds its own envs' rows)
             write_npz(os.path.join(log_dir, DATASET_FILE), buffer_to_dataset(buffer, args.task))
-        print(f"[rwm_tasks] Pretrain: {agent_cfg.max_iterations} iterations, {len(buffer)} real steps in the "
+        print(f"[rwm_tasks] Pretrain: {iterations} iterations, {len(buffer)} real steps in the "
               f"buffer, {time.time() - start:.1f} s; world model and replay data: "
               f"{os.path.join(log_dir, WORLD_MODEL_FILE)}, {DATASET_FILE}")  # fmt: skip
     return 0
@@ -148,30 +178,49 @@ def _pretraining_data(args, model_path: str, layout: RobotLayout, window: int, d
             raise UserError(f"dataset '{args.dataset}' does not exist")
         print(f"[rwm_tasks] Finetune: no pretraining data beside {model_path}; the replay buffer starts empty")
         return None, None
+    return path, _window_store(path, layout, window, device)
+
+
+def _window_store(path: str, layout: RobotLayout, window: int, device: str) -> TransitionStore:
     try:
-        return path, TransitionStore(load_dataset(path, layout, min_window=window), window=window, device=device)
-    except DatasetError as err:
+        return TransitionStore(load_dataset(path, layout, min_window=window), window=window, device=device)
+    except (DatasetError, FileNotFoundError) as err:
         raise UserError(str(err)) from err
 
 
 def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     layout, wm, im = layout_of(args.task), agent_cfg.world_model, agent_cfg.imagination
-    policy_path = resume_path or _default_checkpoint(args.task, agent_cfg, "Init", r"model_.*\.pt", "an Init policy")
-    check_checkpoint(policy_path)
-    model_path = args.world_model or wm.checkpoint or _default_checkpoint(
-        args.task, agent_cfg, "Pretrain", WORLD_MODEL_FILE, "a pretrained world model (--world_model FILE)")  # fmt: skip
-    ckpt = load_world_model(model_path, layout, "Finetune")
+    state = StageState.begin("Finetune", log_dir, resuming=bool(args.resume))
+    ckpt = state.world_model(layout)
+    if ckpt is not None:  # a resumed run: its own finetuned model, policy and data
+        policy_path, model_path = state.checkpoint(resume_path), state.inputs["world_model"]
+    else:
+        policy_path = resume_path or _default_checkpoint(args.task, agent_cfg, "Init", r"model_.*\.pt",
+                                                         "an Init policy")  # fmt: skip
+        check_checkpoint(policy_path)
+        own = os.path.join(log_dir, WORLD_MODEL_FILE) if state.resuming else ""
+        own = own if os.path.isfile(own) else None  # a resumed run without saved state: its own model if any
+        model_path = args.world_model or own or wm.checkpoint or _default_checkpoint(
+            args.task, agent_cfg, "Pretrain", WORLD_MODEL_FILE, "a pretrained world model (--world_model FILE)")  # fmt: skip
+        ckpt = load_world_model(model_path, layout, "Finetune")
+    ckpt.model.to(agent_cfg.device)  # before its optimizer state is loaded
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     config = ckpt.train_config or train_config(wm, agent_cfg.seed)
-    data_path, pretraining = _pretraining_data(args, model_path, layout, config.window + 1, agent_cfg.device)
+    if state.saved:
+        data_path = state.inputs.get("dataset")
+        pretraining = _window_store(data_path, layout, config.window + 1, agent_cfg.device) if data_path else None
+    else:
+        data_path, pretraining = _pretraining_data(args, model_path, layout, config.window + 1, agent_cfg.device)
+    state.inputs = {"policy": policy_path, "world_model": model_path, "dataset": data_path, **state.inputs}
     with _real_env(args, env_cfg, agent_cfg) as real:
         buffer = ReplayBuffer(layout, real.num_envs, wm.replay_capacity_per_env, config.window + 1, agent_cfg.device)
         # pretraining data stays in every model batch and imagination reset, beside the new real rows
         source = buffer if pretraining is None else MixedWindows(
             [pretraining, buffer], [wm.pretraining_data_share, 1.0 - wm.pretraining_data_share])  # fmt: skip
         learner = WorldModelLearner(layout, ckpt.model, config, source, wm.updates_per_iteration, fitted=True)
-        if ckpt.trainer_state and "optimizer" in ckpt.trainer_state:  # shipped models carry no optimizer state
-            learner.trainer.load_state_dict(ckpt.trainer_state)
+        learner.load_trainer_state(ckpt.trainer_state)  # shipped models carry no optimizer state
+        state.learner, state.buffer, state.world_model_extra = learner, buffer, {"task_spec": spec.to_dict()}
+        state.restore_buffer()
         recorder = TransitionRecorder(buffer, layout)
         real_obs = {"obs": real.get_observations(), "reward": torch.zeros(real.num_envs)}
         real_return, real_terminated = [], []
@@ -191,11 +240,14 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
                 real_obs["obs"] = obs
 
         runner = None
-        if pretraining is None:
+        if pretraining is None and not state.saved:
             collect(buffer.window)  # standing still (no policy yet): enough rows for the first reset windows
-        sample = history_sampler(source, config.history, torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed))
+        history = torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed)
         bounds = state_bounds_from_stats(ckpt.model.state_norm.mean, ckpt.model.state_norm.std)
-        imagination = make_imagination(spec, layout, ckpt.model, sample, agent_cfg, bounds, agent_cfg.seed)
+        imagination = make_imagination(spec, layout, ckpt.model, history_sampler(source, config.history, history),
+                                       agent_cfg, bounds, agent_cfg.seed)  # fmt: skip
+        state.imagination = imagination
+        state.generators = {**_imagination_generators(imagination, history), **real_env_generators(real)}
 
         def before_rollout(it: int) -> None:
             real_return.clear()
@@ -207,58 +259,64 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             if writer is not None:  # beside Imagination/terminated: the real per-step termination rate
                 writer.add_scalar("Real/mean_step_reward", sum(real_return) / max(len(real_return), 1), it)
                 writer.add_scalar("Real/terminated", sum(real_terminated) / max(len(real_terminated), 1), it)
-            if it % agent_cfg.save_interval == 0:
-                learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": it})
 
         vec = RolloutHookEnv(imagination, agent_cfg.num_steps_per_env, before_rollout)
         runner = make_runner(vec, agent_cfg, log_dir)
         runner.load(policy_path, map_location=agent_cfg.device)
-        collect(buffer.window)  # the loaded policy's own data, then restart imagination from it
-        imagination.reset()
+        if not state.saved:
+            collect(buffer.window)  # the loaded policy's own data, then restart imagination from it
+            imagination.reset()
+        iterations = state.start(runner, agent_cfg.max_iterations, vec)
         print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}, pretraining data {data_path}")
-        dump_configs(log_dir, env_cfg, agent_cfg)
         before = (len(pretraining) if pretraining is not None else 0) + len(buffer)
-        _save_run_info(log_dir, spec, {
+        _write_run_files(log_dir, env_cfg, agent_cfg, spec, {
             "stage": "Finetune", "task": args.task, "policy": policy_path, "world_model": model_path,
             "dataset": data_path, "real_transitions_before": before,
             "iteration_offset": runner.current_learning_iteration,
             "real_transitions_per_iteration": real.num_envs * im.real_steps_per_iteration,
-        })  # fmt: skip
+        }, state, state.resume_record(policy_path))  # fmt: skip
         start = time.time()
-        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
-        learner.save(os.path.join(log_dir, WORLD_MODEL_FILE), {"task_spec": spec.to_dict(), "iteration": runner.current_learning_iteration})
-        print(f"[rwm_tasks] Finetune: {agent_cfg.max_iterations} iterations in {time.time() - start:.1f} s; "
+        runner.learn(iterations, init_at_random_ep_len=True)
+        print(f"[rwm_tasks] Finetune: {iterations} iterations in {time.time() - start:.1f} s; "
               f"{len(buffer)} new real steps; checkpoints in {log_dir}")  # fmt: skip
     return 0
+
+
+def _imagination_generators(imagination: ImaginationEnv, history: torch.Generator) -> dict:
+    """The RNGs of imagination: the env's, the model stepper's and the history-window sampler's."""
+    return {"imagination": imagination.generator, "stepper": imagination.stepper.generator, "history": history}
 
 
 # --- Offline -----------------------------------------------------------------------------------------------
 def offline(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
     layout, im = layout_of(args.task), agent_cfg.imagination
-    ckpt = load_world_model(args.world_model or agent_cfg.world_model.checkpoint, layout, "Offline training")
-    if not args.dataset:
+    state = StageState.begin("Offline", log_dir, resuming=bool(args.resume))
+    recorded = state.inputs  # a resumed run's own world model and dataset, unless given again
+    ckpt = load_world_model(args.world_model or recorded.get("world_model") or agent_cfg.world_model.checkpoint,
+                            layout, "Offline training")  # fmt: skip
+    dataset = args.dataset or recorded.get("dataset")
+    if not dataset:
         raise UserError("Offline training needs a dataset: pass --dataset FILE (.csv or .npz)")
     history = ckpt.train_config.history if ckpt.train_config else agent_cfg.world_model.history_length
-    try:
-        data = load_dataset(args.dataset, layout, min_window=history + 1)
-        store = TransitionStore(data, window=history + 1, device=agent_cfg.device)
-    except (DatasetError, FileNotFoundError) as err:
-        raise UserError(str(err)) from err
+    store = _window_store(dataset, layout, history + 1, agent_cfg.device)
+    state.inputs = {"world_model": os.path.abspath(ckpt.path), "dataset": os.path.abspath(dataset)}
     spec = TaskSpec.from_env_cfg(env_cfg, task=args.task)
     generator = torch.Generator(device=agent_cfg.device).manual_seed(agent_cfg.seed)
     bounds = state_bounds_from_data(store.normalization_tensors()["states"])
     imagination = make_imagination(spec, layout, ckpt.model, history_sampler(store, history, generator), agent_cfg,
-                               bounds, agent_cfg.seed)  # fmt: skip
+                                   bounds, agent_cfg.seed)  # fmt: skip
+    state.imagination, state.generators = imagination, _imagination_generators(imagination, generator)
     runner = make_runner(imagination, agent_cfg, log_dir)
-    if resume_path:
-        runner.load(resume_path, map_location=agent_cfg.device)
-    dump_configs(log_dir, env_cfg, agent_cfg)
-    _save_run_info(log_dir, spec, {
-        "stage": "Offline", "task": args.task, "world_model": ckpt.path, "dataset": os.path.abspath(args.dataset),
+    checkpoint = state.checkpoint(resume_path) if resume_path else None
+    if checkpoint:
+        runner.load(checkpoint, map_location=agent_cfg.device)
+    iterations = state.start(runner, agent_cfg.max_iterations)
+    _write_run_files(log_dir, env_cfg, agent_cfg, spec, {
+        "stage": "Offline", "task": args.task, "world_model": ckpt.path, "dataset": os.path.abspath(dataset),
         "resumed_from": resume_path, "real_transitions_before": len(store), "real_transitions_per_iteration": 0,
-    })  # fmt: skip
+    }, state, state.resume_record(checkpoint))  # fmt: skip
     start = time.time()
-    runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
-    print(f"[rwm_tasks] Offline: {agent_cfg.max_iterations} iterations on {im.num_envs} imagined envs in "
+    runner.learn(iterations, init_at_random_ep_len=True)
+    print(f"[rwm_tasks] Offline: {iterations} iterations on {im.num_envs} imagined envs in "
           f"{time.time() - start:.1f} s; checkpoints in {log_dir}")  # fmt: skip
     return 0

@@ -25,6 +25,8 @@ class RolloutHookEnv(VecEnv):
         self.num_envs, self.num_actions = env.num_envs, env.num_actions
         self.max_episode_length, self.device, self.cfg = env.max_episode_length, env.device, env.cfg
         self.steps = 0
+        self.first_iteration = 0
+        """The runner iteration of the first rollout (a resumed run starts after its checkpoint)."""
 
     @property
     def episode_length_buf(self):
@@ -36,7 +38,8 @@ class RolloutHookEnv(VecEnv):
 
     @property
     def iteration(self) -> int:
-        return self.steps // self.steps_per_rollout
+        """The runner iteration whose rollout is under way."""
+        return self.first_iteration + self.steps // self.steps_per_rollout
 
     def get_observations(self):
         return self.env.get_observations()

@@ -53,6 +53,15 @@ class WorldModelLearner:
         self.trainer: Trainer | None = Trainer(model, config) if fitted else None
         self.last_logs: dict[str, float] = {}
 
+    def load_trainer_state(self, state: dict | None) -> None:
+        """Continue a saved trainer (optimizer, RNG, step count, flag weights); nothing if none was saved
+        (a model saved before its first update, or a shipped model without optimizer state)."""
+        if not state or "optimizer" not in state:
+            return
+        if self.trainer is None:
+            self.trainer = Trainer(self.model, self.config)
+        self.trainer.load_state_dict(state)
+
     def ready(self) -> bool:
         """A full window in the buffer (of every rank under torch.distributed: all update, or none)."""
         return distributed.all_ranks(self.buffer.num_windows > 0)

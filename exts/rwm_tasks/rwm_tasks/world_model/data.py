@@ -97,6 +97,8 @@ class TransitionData:
     """Sorted unique row indices where an episode begins; always starts with 0."""
     layout: RobotLayout
     source: str = "<memory>"
+    info: dict | None = None
+    """Provenance stored with a ``.npz`` file (``write_npz``'s ``info``)."""
 
     def __post_init__(self):
         self.array = np.ascontiguousarray(self.array, dtype=np.float32)
@@ -337,7 +339,7 @@ def read_npz(path: str | os.PathLike, layout: RobotLayout | str | None = None) -
     if len(array) == 0:
         raise DatasetError(f"{source}: file is empty (no data rows)")
     _check_values(array, source, layout)
-    return TransitionData(array, starts, layout, source)
+    return TransitionData(array, starts, layout, source, meta.get("info") or {})
 
 
 def load_dataset(

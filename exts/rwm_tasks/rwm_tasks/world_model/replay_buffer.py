@@ -62,6 +62,35 @@ class ReplayBuffer:
         self.steps += 1
         self._valid = None
 
+    def rows_since(self, step: int) -> tuple[int, Tensor, Tensor]:
+        """Stored rows of the steps from ``step`` on, oldest first: (their first step, columns [E, n, D],
+        episode-start flags [E, n]). Rows already overwritten are not returned (the first step is then later)."""
+        first_step = max(int(step), self.steps - self.size)
+        order = torch.arange(first_step, self.steps, device=self.device) % self.capacity
+        return first_step, self.columns[:, order].clone(), self.first[:, order].clone()
+
+    @torch.no_grad()
+    def put_rows(self, first_step: int, columns: Tensor, first: Tensor) -> None:
+        """Store rows of :meth:`rows_since` again (restoring a saved buffer): each at the ring position it had,
+        so the buffer continues as if it had never stopped. ``first_step`` must not lie before the next step;
+        a later one (older rows were dropped) starts the buffer over at that step."""
+        n = columns.shape[1]
+        if columns.shape[0] != self.num_envs or columns.shape[2] != self.layout.num_columns:
+            raise ValueError(f"rows of shape {tuple(columns.shape)} do not fit a buffer of {self.num_envs} envs and "
+                             f"{self.layout.num_columns} columns")  # fmt: skip
+        if first_step < self.steps:
+            raise ValueError(f"rows from step {first_step} overlap the stored ones (next step {self.steps})")
+        if first_step > self.steps:
+            self.size, self.steps = 0, first_step
+        keep = min(n, self.capacity)
+        pos = torch.arange(first_step + n - keep, first_step + n, device=self.device) % self.capacity
+        self.columns[:, pos] = columns[:, n - keep :].to(self.device, torch.float32)
+        self.first[:, pos] = first[:, n - keep :].to(self.device, torch.bool)
+        self.steps += n
+        self.size = min(self.size + n, self.capacity)
+        self.ptr = self.steps % self.capacity
+        self._valid = None
+
     def _valid_windows(self) -> tuple[Tensor, Tensor]:
         """(env, ring position of the first row) of every valid window."""
         if self._valid is None:

@@ -415,8 +415,15 @@ def save_checkpoint(
     extra: dict | None = None,
 ) -> None:
     """Write model, normalisation, layout, robot, dt, configs and a format version (atomically)."""
+    payload = checkpoint_payload(model, layout, trainer, extra)
+    atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def checkpoint_payload(model: EnsembleWorldModel, layout: RobotLayout | str, trainer: Trainer | None = None,
+                       extra: dict | None = None) -> dict:  # fmt: skip
+    """What :func:`save_checkpoint` writes, as a dict (to keep inside another file)."""
     layout = resolve_layout(layout)
-    payload = {
+    return {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
         "robot": layout.robot,
@@ -429,7 +436,6 @@ def save_checkpoint(
         "extra": extra or {},
         "saved_at": time.time(),
     }
-    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(
@@ -441,6 +447,12 @@ def load_checkpoint(
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint '{path}' not found") from None
+    return checkpoint_from_payload(payload, str(path), layout, map_location)
+
+
+def checkpoint_from_payload(payload, path: str, layout: RobotLayout | str | None = None,
+                            map_location: str | torch.device = "cpu") -> Checkpoint:  # fmt: skip
+    """A :class:`Checkpoint` from a :func:`checkpoint_payload` dict (``path`` names it in errors)."""
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"'{path}' is not an rwm_tasks world-model checkpoint")
     version = int(payload.get("format_version", 0))
