@@ -307,3 +307,21 @@ def test_pipeline_continues_a_killed_training_step(tmp_path):
     torch.save({"iteration": 9, "end_iteration": 9}, root / "2026-01-02_00-00-00" / "stage_state.pt")
     pipeline.train_stage("finetune", "Finetune", ["--seed", "0"], ["--checkpoint", "policy.pt"])
     assert len(calls) == 2
+
+
+def test_collection_with_action_noise(tmp_path):
+    """Per-env action noise changes the actions (same seed, same policy), is recorded with the data, and a
+    collection with other noise is not mistaken for a finished one."""
+    from rwm_tasks.training.collect import collect_dataset
+    from rwm_tasks.world_model.data import read_npz
+
+    sizes = dict(num_envs=4, steps=30, seed=5)
+    quiet = collect_dataset("RWM-Go2-Init-v0", str(POLICY), str(tmp_path / "quiet.npz"), **sizes)
+    noisy = collect_dataset("RWM-Go2-Init-v0", str(POLICY), str(tmp_path / "noisy.npz"), action_noise=1.0, **sizes)
+    assert quiet["action_noise"] == 0.0 and noisy["action_noise"] == 1.0
+    a, b = read_npz(tmp_path / "quiet.npz"), read_npz(tmp_path / "noisy.npz")
+    actions = a.layout.column_slices["action"]
+    assert a.array.shape == b.array.shape
+    assert (torch.as_tensor(a.array[:, actions]) - torch.as_tensor(b.array[:, actions])).abs().mean() > 0.1
+    redo = collect_dataset("RWM-Go2-Init-v0", str(POLICY), str(tmp_path / "noisy.npz"), action_noise=0.5, **sizes)
+    assert redo["action_noise"] == 0.5  # other settings: collected anew, not taken from the file

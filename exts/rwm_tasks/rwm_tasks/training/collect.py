@@ -29,17 +29,22 @@ PROGRESS_FILE = "progress.pt"
 
 
 def collect_dataset(task: str, checkpoint: str, out_path: str, *, sim: str = "mujoco", num_envs: int = 256,
-                    steps: int = 500, seed: int = 0, stochastic: bool = True,
+                    steps: int = 500, seed: int = 0, stochastic: bool = True, action_noise: float = 0.0,
                     chunk_steps: int = 50) -> dict:  # fmt: skip
     """Run ``checkpoint``'s policy on ``task`` (a training task: observation noise and pushes as in training)
     for ``steps`` steps of ``num_envs`` envs and write every transition, terminal rows included, to
     ``out_path`` (``.npz``). ``stochastic``: sample the policy's Gaussian (its own action noise) instead of
-    the mean. Rows are saved every ``chunk_steps`` steps (module docstring). Returns what was collected."""
+    the mean. ``action_noise``: each env adds Gaussian noise of its own std, drawn uniformly from
+    ``[0, action_noise]``, to every action, so the data hold a range of behaviours from the policy's own to
+    falls (a world model learns what a fall is only from data with falls). Rows are saved every
+    ``chunk_steps`` steps (module docstring). Returns what was collected."""
     if num_envs <= 0 or steps <= 0 or chunk_steps <= 0:
         raise UserError(f"num_envs, steps and chunk_steps must be positive, got {num_envs}, {steps}, {chunk_steps}")
+    if action_noise < 0:
+        raise UserError(f"action_noise must be >= 0, got {action_noise}")
     check_checkpoint(checkpoint)
     settings = {"task": task, "policy": os.path.abspath(checkpoint), "executor": sim, "num_envs": num_envs,
-                "steps": steps, "seed": seed, "stochastic": stochastic}  # fmt: skip
+                "steps": steps, "seed": seed, "stochastic": stochastic, "action_noise": action_noise}  # fmt: skip
     finished = _finished(out_path, settings)
     if finished is not None:
         print(f"[rwm_tasks] {out_path} holds this collection already", flush=True)
@@ -59,6 +64,9 @@ def collect_dataset(task: str, checkpoint: str, out_path: str, *, sim: str = "mu
         buffer = ReplayBuffer(layout, env.num_envs, steps, 2, "cpu")
         recorder = TransitionRecorder(buffer, layout)  # a continued collection starts new episodes: a new env
         log, generators = ReplayLog(parts, progress and progress["chunks"]), real_env_generators(env)
+        noise = torch.Generator().manual_seed(seed + 1)
+        noise_std = torch.rand(env.num_envs, 1, generator=noise) * action_noise
+        generators["action_noise"] = noise
         done, stats = 0, {"falls": 0, "reward": 0.0, "wall_time_s": 0.0}
         if progress:
             log.restore(buffer)
@@ -68,7 +76,10 @@ def collect_dataset(task: str, checkpoint: str, out_path: str, *, sim: str = "mu
         obs = env.get_observations()
         with torch.inference_mode():
             for k in range(done, steps):
-                obs, rew, dones, extras = env.step(policy(obs, stochastic_output=stochastic))
+                actions = policy(obs, stochastic_output=stochastic)
+                if action_noise > 0:
+                    actions = actions + noise_std * torch.randn(actions.shape, generator=noise)
+                obs, rew, dones, extras = env.step(actions)
                 recorder.record(obs, dones, extras)
                 stats["falls"] += int((dones.bool() & ~extras["time_outs"].bool()).sum())
                 stats["reward"] += float(rew.mean())
