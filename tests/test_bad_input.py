@@ -153,3 +153,23 @@ def test_child_process(case, files, tmp_path):
 def test_the_table_is_large_and_every_child_case_exists():
     assert len(CASES) >= 20 and len({c[0] for c in CASES}) == len(CASES)
     assert CHILD <= {c[0] for c in CASES}
+
+
+def test_good_overrides_are_applied_with_the_fields_types(monkeypatch, capsys):
+    import argparse
+
+    from rwm_tasks.launch import resolve_configs
+
+    monkeypatch.setenv("RWM_LOCAL_ASSETS", "1")
+    args = argparse.Namespace(
+        task="RWM-Go2-Finetune-v0", sim="mujoco", device="cpu", num_envs=None, seed=None, physics=None, headless=True,
+        overrides=["agent.algorithm.learning_rate=1", "agent.run_name=5", "agent.actor.hidden_dims=[64,32]",
+                   "env.rewards.track_lin_vel_xy_exp.params.std=0.3", "env.scene.num_envs=3", "agent.seed=7",
+                   "agent.imagination.uncertainty_penalty=0", "agent.world_model.checkpoint=wm.pt"],
+    )  # fmt: skip
+    env_cfg, agent_cfg, _ = resolve_configs(args)
+    assert agent_cfg.algorithm.learning_rate == 1.0 and isinstance(agent_cfg.algorithm.learning_rate, float)
+    assert agent_cfg.run_name == "5" and agent_cfg.actor.hidden_dims == [64, 32]
+    assert env_cfg.rewards.track_lin_vel_xy_exp.params["std"] == 0.3
+    assert env_cfg.scene.num_envs == 3 and agent_cfg.seed == env_cfg.seed == 7
+    assert agent_cfg.imagination.uncertainty_penalty == 0.0 and agent_cfg.world_model.checkpoint == "wm.pt"

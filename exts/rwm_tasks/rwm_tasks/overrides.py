@@ -124,6 +124,10 @@ def _annotation(group, name: str) -> str:
 KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _kind(value) -> str:
     return KINDS.get(type(value), type(value).__name__)
 
@@ -152,7 +156,7 @@ def fit(key: str, current, value, text: str, group, name: str):
             raise wrong(_kind(current))
         return value
     if isinstance(current, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not _is_number(value):
             raise wrong(_kind(current))
         return float(value)
     if isinstance(current, str):
@@ -160,10 +164,7 @@ def fit(key: str, current, value, text: str, group, name: str):
     if isinstance(current, (list, tuple)):
         if not isinstance(value, (list, tuple)):
             raise wrong(f"a list like {list(current)!r}")
-        numbers = [x for x in current if isinstance(x, (int, float)) and not isinstance(x, bool)]
-        if current and len(numbers) == len(current) and not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in value
-        ):
+        if current and all(map(_is_number, current)) and not all(map(_is_number, value)):
             raise wrong(f"a list of numbers like {list(current)!r}")
         return type(current)(value)
     if _is_group(current):
@@ -215,7 +216,7 @@ def apply(settings: list[tuple[object, str, object]]) -> None:
 
 
 def _in_range(value, rule: str) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not _is_number(value) or not math.isfinite(value):
         return False
     if rule == INT:
         return isinstance(value, int) and value >= 1
