@@ -13,6 +13,7 @@ import os
 import re
 from datetime import datetime
 
+from . import overrides
 from .tasks import all_task_ids, layout_of, stage_of
 
 MUJOCO_TRAIN_ENVS = 1024
@@ -29,27 +30,45 @@ def check_task(task: str) -> str:
 
     valid = all_task_ids()
     if task not in valid:
-        raise UserError(f"unknown task '{task}'. Valid tasks:\n  " + "\n  ".join(valid))
+        raise UserError(f"unknown task '{task}' (--task); valid tasks: {', '.join(valid)}")
     return task
 
 
-def check_overrides(overrides: list[str]) -> list[str]:
-    for item in overrides:
-        if not re.fullmatch(r"(env|agent)\.[\w.\[\]]+=.*", item) and not item.startswith(("physics=", "presets=")):
-            raise UserError(f"override '{item}' is not of the form env.<path>=<value> or agent.<path>=<value>")
-    return overrides
+def check_overrides(items: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(preset selectors, [(key, text)]) of ``key=value`` items, or a :class:`UserError` naming a malformed one."""
+    try:
+        return overrides.split(list(items))
+    except ValueError as err:
+        raise UserError(str(err)) from err
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The shared command-line numbers (:func:`rwm_tasks.cli.common.add_task_args`) in range."""
+    if args.num_envs is not None and args.num_envs < 1:
+        raise UserError(f"--num_envs must be a positive integer, got {args.num_envs}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise UserError(f"--seed must be an integer in [0, 2**32), got {args.seed}")
+
+
+def _resolve(task: str, items: list[str]):
+    from isaaclab_tasks.utils import resolve_task_config
+
+    try:
+        return resolve_task_config(task, "rsl_rl_cfg_entry_point", play_mode=False, overrides=items)
+    except (KeyError, AttributeError, ValueError) as err:
+        raise UserError(f"could not apply overrides {items[1:]}: {err}") from err
 
 
 def resolve_configs(args: argparse.Namespace, play: bool = False):
     """Env and agent cfgs of ``args.task`` with runtime choice (assets, device, env counts), overrides and seed
     applied; every stage (also Offline, whose task spec carries e.g. the stand-in's base-height target) sees
     the same robot."""
-    from isaaclab_tasks.utils import resolve_task_config
-
     from .envs.assets import select_assets
     from .runtime import select_runtime
 
     task = check_task(args.task)
+    check_args(args)
+    selectors, pairs = check_overrides(args.overrides)
     stage = stage_of(task)
     if args.sim is None:
         from .runtime import cuda_available
@@ -59,11 +78,15 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
         print(f"[rwm_tasks] real env executor: {args.sim} (--sim)")
     choice = select_runtime(args.device, stage, args.num_envs, requested_physics=args.physics, executor=args.sim)
     print(choice.describe())
-    overrides = [f"physics={choice.physics}"] + check_overrides(list(args.overrides))
+    base = [f"physics={choice.physics}", *selectors]
+    env_cfg, agent_cfg = _resolve(task, base)
+    picks = overrides.preset_picks({"env": env_cfg, "agent": agent_cfg}, pairs)
+    if picks:
+        env_cfg, agent_cfg = _resolve(task, base + [f"{key}={text}" for key, text in picks])
     try:
-        env_cfg, agent_cfg = resolve_task_config(task, "rsl_rl_cfg_entry_point", play_mode=False, overrides=overrides)
-    except (KeyError, AttributeError, ValueError) as err:
-        raise UserError(f"could not apply overrides {args.overrides}: {err}") from err
+        overrides.apply(overrides.check({"env": env_cfg, "agent": agent_cfg}, pairs, picks))
+    except ValueError as err:
+        raise UserError(str(err)) from err
     select_assets(env_cfg, layout_of(task).robot, choice.use_official_assets, executor=args.sim)
     env_cfg.sim.device = choice.sim_device
     agent_cfg.device = choice.sim_device
@@ -77,11 +100,10 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
     if hasattr(agent_cfg, "imagination"):
         if choice.num_imagined_envs and not any(o.startswith("agent.imagination.num_envs=") for o in args.overrides):
             agent_cfg.imagination.num_envs = choice.num_imagined_envs
-        if agent_cfg.imagination.uncertainty_penalty < 0:
-            raise UserError(
-                f"uncertainty penalty lambda must be >= 0 (penalised reward = reward - lambda * u), "
-                f"got {agent_cfg.imagination.uncertainty_penalty}"
-            )
+    try:
+        overrides.check_ranges({"env": env_cfg, "agent": agent_cfg})
+    except ValueError as err:
+        raise UserError(str(err)) from err
     return env_cfg, agent_cfg, choice
 
 
@@ -130,26 +152,65 @@ def new_log_dir(agent_cfg) -> str:
     return path
 
 
+def _natural(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _regex(pattern: str, flag: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise UserError(f"{flag} '{pattern}' is not a valid regular expression ({err})") from err
+
+
+def _match(pattern: str, names: list[str], flag: str) -> list[str]:
+    regex = _regex(pattern, flag)
+    return [n for n in names if regex.fullmatch(n) or n == pattern]
+
+
+def unreadable(path: str) -> str | None:
+    """Why ``path`` does not load with ``torch.load`` (truncated, not a torch file, ...), or None if it does."""
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001  (any unreadable file is skipped the same way)
+        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    return None
+
+
 def find_checkpoint(root: str, load_run: str | None, checkpoint: str | None) -> str:
-    """Checkpoint file: an explicit path, or the latest (or ``checkpoint``-matching) model of a run."""
+    """Checkpoint file: an explicit path, or the latest (or ``checkpoint``-matching) model of a run that loads.
+
+    A file that does not load (cut short by a crash, a full disk) is skipped with a message, falling back to
+    the run's previous checkpoint, then to earlier runs when no ``load_run`` is given."""
     if checkpoint and os.path.isfile(checkpoint):
         return os.path.abspath(checkpoint)
     if checkpoint and os.sep in checkpoint:
         raise UserError(f"checkpoint file '{checkpoint}' does not exist")
+    for flag, pattern in (("--load_run", load_run), ("--checkpoint", checkpoint)):
+        if pattern:
+            _regex(pattern, flag)
     if not os.path.isdir(root):
         raise UserError(f"no runs to load: log folder '{root}' does not exist (train first, or pass --checkpoint FILE)")
     runs = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if load_run:
-        runs = [r for r in runs if re.fullmatch(load_run, r) or r == load_run]
+        runs = _match(load_run, runs, "--load_run")
     if not runs:
         raise UserError(f"no run matching '{load_run or '.*'}' in '{root}'")
-    run_dir = os.path.join(root, runs[-1])
-    pattern = checkpoint or r"model_.*\.pt"
-    models = [f for f in os.listdir(run_dir) if re.fullmatch(pattern, f)]
-    if not models:
-        raise UserError(f"no checkpoint matching '{pattern}' in '{run_dir}'")
-    models.sort(key=lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", f)])
-    return os.path.join(run_dir, models[-1])
+    pattern, skipped = checkpoint or r"model_.*\.pt", []
+    for run in reversed(runs if not load_run else runs[-1:]):
+        run_dir = os.path.join(root, run)
+        for name in sorted(_match(pattern, os.listdir(run_dir), "--checkpoint"), key=_natural, reverse=True):
+            path = os.path.join(run_dir, name)
+            reason = unreadable(path)
+            if reason is None:
+                return path
+            print(f"[rwm_tasks] skipping checkpoint {path}: it cannot be read ({reason})")
+            skipped.append(f"{name} cannot be read ({reason})")
+    where = os.path.join(root, runs[-1]) if load_run else root
+    reasons = f": {'; '.join(skipped)}" if skipped else ""
+    raise UserError(f"no readable checkpoint matching '{pattern}' in '{where}'{reasons}")
 
 
 def check_checkpoint(path: str) -> dict:
@@ -166,23 +227,47 @@ def check_checkpoint(path: str) -> dict:
 
 
 def dump_configs(log_dir: str, env_cfg, agent_cfg) -> None:
-    """Save the resolved configs beside the checkpoints, as Isaac Lab's train script does."""
+    """Save the resolved configs beside the checkpoints, as Isaac Lab's train script does (atomically)."""
     from isaaclab.utils.io import dump_yaml
 
     from .world_model.distributed import is_main
+    from .world_model.files import atomic_path
 
     if not is_main():  # under torch.distributed rank 0 writes the run folder
         return
-    dump_yaml(os.path.join(log_dir, "params", "env.yaml"), env_cfg)
-    dump_yaml(os.path.join(log_dir, "params", "agent.yaml"), agent_cfg)
+    for name, cfg in (("env.yaml", env_cfg), ("agent.yaml", agent_cfg)):
+        with atomic_path(os.path.join(log_dir, "params", name)) as tmp:
+            dump_yaml(str(tmp), cfg)
+
+
+def atomic_saves(runner):
+    """Make ``runner.save`` (stock rsl-rl, which writes ``model_<it>.pt`` in place) write a temporary file beside
+    the target and move it into place: a crash or a full disk mid-save leaves the previous checkpoint whole,
+    and a failed write is a :class:`~rwm_tasks.world_model.data.WriteError` naming the file."""
+    from .world_model.files import atomic_write
+
+    save, logger = runner.save, runner.logger
+
+    def atomic_save(path: str, infos: dict | None = None) -> None:
+        upload = logger.save_model
+        logger.save_model = lambda *_: None  # upload the file under its own name, once it is in place
+        try:
+            atomic_write(path, lambda f: save(f, infos))
+        finally:
+            logger.save_model = upload
+        upload(path, runner.current_learning_iteration)
+
+    runner.save = atomic_save
+    return runner
 
 
 def make_runner(env, agent_cfg, log_dir: str | None):
-    """Stock rsl-rl ``OnPolicyRunner`` of ``agent_cfg`` on ``env`` (the cfg is brought up to rsl-rl's version)."""
+    """Stock rsl-rl ``OnPolicyRunner`` of ``agent_cfg`` on ``env`` (the cfg is brought up to rsl-rl's version),
+    saving its checkpoints atomically (:func:`atomic_saves`)."""
     from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
-    return create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
+    return atomic_saves(create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir))
 
 
 def load_policy(env, agent_cfg, checkpoint: str, task: str):

@@ -9,12 +9,20 @@ from ..launch import UserError
 
 
 def run_main(main) -> None:
-    """Run ``main()`` and turn :class:`UserError` into a one-line message and exit code 2."""
+    """Run ``main()`` and turn :class:`UserError` into a one-line message and exit code 2, a file that could
+    not be written (a full disk, ...; its previous version is intact) into one line and exit code 1."""
     try:
         code = main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
+    except OSError as err:
+        from ..world_model.files import WriteError  # torch: imported only once a write has failed
+
+        if not isinstance(err, WriteError):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1)
     raise SystemExit(code or 0)
 
 

@@ -15,7 +15,9 @@ import sys
 import torch
 
 from ..tasks import experiment_name, layout_of, robot_of, stage_of, task_id
-from ..launch import UserError, check_checkpoint, find_checkpoint, log_root, open_real_env, resolve_configs
+from ..launch import (
+    UserError, check_checkpoint, find_checkpoint, log_root, make_runner, open_real_env, resolve_configs,
+)  # fmt: skip
 from .common import add_task_args, run_main
 
 
@@ -67,6 +69,8 @@ def load_world_model(path: str, task: str):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sys.argv = sys.argv[:1]
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be a positive integer, got {args.steps}")
     env_cfg, agent_cfg, _ = resolve_configs(args)
     if args.num_envs is None and stage_of(args.task) == "Play":
         env_cfg.scene.num_envs = min(env_cfg.scene.num_envs, 16)
@@ -86,24 +90,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _play(args, env_cfg, agent_cfg, checkpoint: str, world_model=None) -> int:
-    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
+    from ..world_model.files import atomic_files
 
-    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
     if world_model is not None:
         env_cfg.compute_final_obs = True
     if args.video and args.sim != "mujoco":
         raise UserError("--video needs --sim mujoco (Isaac Lab records with its own viewer/visualizers)")
     with open_real_env(args, env_cfg, agent_cfg) as env:
         try:
-            runner = create_rsl_rl_runner(env, agent_cfg, log_dir=None)
+            runner = make_runner(env, agent_cfg, None)
             try:
                 runner.load(checkpoint, map_location=agent_cfg.device)
             except (RuntimeError, KeyError) as err:
                 raise UserError(f"checkpoint '{checkpoint}' does not fit task '{args.task}': {err}") from err
             print(f"[rwm_tasks] loaded {checkpoint}")
             export_dir = os.path.join(os.path.dirname(checkpoint), "exported")
-            runner.export_policy_to_jit(path=export_dir, filename="policy.pt")
-            runner.export_policy_to_onnx(path=export_dir, filename="policy.onnx")
+            with atomic_files(export_dir) as tmp:
+                runner.export_policy_to_jit(path=str(tmp), filename="policy.pt")
+                runner.export_policy_to_onnx(path=str(tmp), filename="policy.onnx")
             print(f"[rwm_tasks] exported {export_dir}/policy.pt and policy.onnx")
             policy = runner.get_inference_policy(device=env.device)
             if args.video:

@@ -12,7 +12,8 @@ import sys
 import time
 
 from ..launch import (
-    UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, new_log_dir, open_real_env, resolve_configs,
+    UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, make_runner, new_log_dir, open_real_env,
+    resolve_configs,
 )  # fmt: skip
 from ..tasks import stage_of
 from .common import add_task_args, run_main
@@ -68,18 +69,29 @@ def _distributed_rank(args) -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def check_train_args(args) -> None:
+    """The training flags in range and their files present, before anything is built or written."""
+    if args.max_iterations is not None and args.max_iterations < 1:
+        raise UserError(f"--max_iterations must be a positive integer, got {args.max_iterations}")
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        raise UserError(f"--max_minutes must be positive, got {args.max_minutes}")
+    for flag in ("world_model", "dataset"):
+        path = getattr(args, flag)
+        if path is not None and not os.path.isfile(path):
+            raise UserError(f"--{flag}: file '{path}' does not exist")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Isaac Lab's config resolver reads Hydra overrides from sys.argv: hand it only ours
     sys.argv = sys.argv[:1]
+    check_train_args(args)
     rank = _distributed_rank(args)
     env_cfg, agent_cfg, choice = resolve_configs(args)
     agent_cfg.seed += rank  # each rank its own envs and samples (Isaac Lab's train script does the same)
     env_cfg.seed = agent_cfg.seed
     if args.max_iterations is not None:
         agent_cfg.max_iterations = args.max_iterations
-    if args.max_minutes is not None and args.max_minutes <= 0:
-        raise UserError(f"--max_minutes must be positive, got {args.max_minutes}")
     if args.run_name:
         agent_cfg.run_name = args.run_name
     stage = stage_of(args.task)
@@ -110,16 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train_model_free(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
-    from isaaclab_rl.rsl_rl import check_rsl_rl_version, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
-
-    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
     from ..training.stage_state import continue_tensorboard
     from ..training.vec_envs import RolloutHookEnv, TimeBudgetExceeded, deadline_hook
 
     with open_real_env(args, env_cfg, agent_cfg) as env:
         if args.max_minutes:
             env = RolloutHookEnv(env, agent_cfg.num_steps_per_env, deadline_hook(args.max_minutes))
-        runner = create_rsl_rl_runner(env, agent_cfg, log_dir=log_dir)
+        runner = make_runner(env, agent_cfg, log_dir)
         if resume_path:
             print(f"[rwm_tasks] resuming from {resume_path}")
             runner.load(resume_path, map_location=agent_cfg.device)

@@ -28,6 +28,7 @@ import torch
 from ..layout import get_layout
 from ..world_model import distributed
 from ..world_model.data import DatasetError, TransitionStore, load_dataset, read_npz
+from ..world_model.files import atomic_write
 from ..world_model.evaluate import DEFAULT_HORIZONS
 from ..world_model.train import TrainConfig, load_checkpoint
 
@@ -122,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+POSITIVE_TRAIN_ARGS = ("iterations", "batch_size", "lr", "history", "forecast", "heads", "hidden", "layers",
+                       "eval_every", "checkpoint_every", "val_windows", "threads", "time_budget", "episode_length")
+POSITIVE_EVAL_ARGS = ("history", "horizons", "windows", "corr_stride", "corr_steps", "corr_min_steps", "bootstrap",
+                      "threads", "episode_length")
+
+
+def _check_numbers(args, names) -> None:
+    """A ValueError naming the first flag of ``names`` that is set but not positive (lists: each item)."""
+    for name in names:
+        value = getattr(args, name, None)
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and not v > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {v}")
+
+
 def _load_files(paths, layout, args, window):
     return [load_dataset(p, layout, args.episode_length, not args.no_detect_starts, min_window=window) for p in paths]
 
@@ -156,10 +172,13 @@ def _train(args) -> int:
     from ..world_model.train import Trainer, cosine_lr, make_model, pos_weight_from_rate, save_checkpoint
 
     torch.set_num_threads(args.threads)
-    resumed = load_checkpoint(args.resume, args.robot, args.device) if args.resume else None
     try:
+        _check_numbers(args, POSITIVE_TRAIN_ARGS)
+        if not 0 < args.val_fraction < 1:
+            raise ValueError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+        resumed = load_checkpoint(args.resume, args.robot, args.device) if args.resume else None
         layout = resumed.layout if resumed else _infer_layout(args.robot, args.data[0])
-    except DatasetError as err:
+    except (ValueError, FileNotFoundError) as err:  # DatasetError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
     cfg = resumed.train_config if resumed else TrainConfig(
@@ -268,7 +287,7 @@ def _train(args) -> int:
     summary = {"iterations": trainer.iteration, "steps_this_run": steps, "train_seconds": elapsed,
                "sequences_per_s": steps * cfg.batch_size / max(elapsed, 1e-9), "processes": distributed.world_size(),
                "best_val_rel_l1_mean32": best, "final_val": last_val, "run_dir": str(out)}  # fmt: skip
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
     print(f"[world_model] {trainer.iteration} iterations in {elapsed:.0f} s ({summary['sequences_per_s']:.0f} "
           f"sequences/s on {summary['processes']} process(es), validation included); held-out relative L1 "
           f"h1 {last_val['rel_l1_h1']:.3f} h8 {last_val['rel_l1_h8']:.3f} h32 {last_val['rel_l1_h32']:.3f}; "
@@ -300,6 +319,7 @@ def evaluate(args) -> int:
 
     torch.set_num_threads(args.threads)
     try:
+        _check_numbers(args, POSITIVE_EVAL_ARGS)
         ckpt = load_checkpoint(args.checkpoint, args.robot, args.device)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -323,7 +343,7 @@ def evaluate(args) -> int:
     print(format_report(report))
     plots = [] if args.no_plots else write_plots(report, ckpt.layout, out)
     report.pop("_rollouts", None)
-    (out / "report.json").write_text(json.dumps(report, indent=1))
+    atomic_write(out / "report.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
     print(f"[world_model] evaluated in {time.perf_counter() - t0:.1f} s; report {out / 'report.json'}")
     for p in plots:
         print(f"[world_model] plot {p}")

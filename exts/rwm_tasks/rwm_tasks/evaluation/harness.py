@@ -21,7 +21,7 @@ import torch
 from ..launch import UserError, check_checkpoint, load_policy, open_real_env, resolve_configs
 from ..tasks import layout_of, with_stage
 from ..envs.mdp import TaskSpec
-from ..world_model.data import atomic_write
+from ..world_model.files import atomic_write
 from .schedule import command_schedule, schedule_hash
 from .score import alive_mask, tracking_kernel
 

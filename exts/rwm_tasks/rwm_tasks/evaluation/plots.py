@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import os
-
-from ..world_model.data import atomic_write
+from ..world_model.files import save_figure
 
 SHOWN_ENVS = 3
-
-
-def save_figure(fig, path: str) -> str:
-    """Write a matplotlib figure as PNG atomically (readers never see half a file) and close it."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-    return os.path.abspath(path)
 
 
 def plot_evaluation(trace, result: dict, path: str) -> str:

@@ -16,9 +16,9 @@ import re
 import yaml
 
 from ..tasks import robot_task
-from ..world_model.data import atomic_write
+from ..world_model.files import atomic_write
 from .harness import EVAL_FILE, evaluate_policy
-from .plots import save_figure
+from ..world_model.files import save_figure
 
 RUN_INFO_FILE = "rwm_run.json"
 """Per-run facts a stage writes; ``real_transitions_before``, ``real_transitions_per_iteration`` and

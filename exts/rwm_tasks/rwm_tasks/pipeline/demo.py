@@ -71,7 +71,7 @@ def _video(demo: Pipeline, best: str, seed: int) -> dict:
 
 
 def _write(demo: Pipeline, results: dict, scores: dict, best: str, video: dict) -> str:
-    from ..world_model.data import atomic_write
+    from ..world_model.files import atomic_write
 
     collected = results["collect"]
     lines = [

@@ -7,8 +7,8 @@ import os
 import platform
 import subprocess
 
-from ..evaluation.plots import save_figure
-from ..world_model.data import atomic_write
+from ..world_model.files import save_figure
+from ..world_model.files import atomic_write
 
 POLICIES = (
     ("init", "model-free PPO (Init, last checkpoint)"),

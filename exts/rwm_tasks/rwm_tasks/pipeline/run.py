@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 
+from ..launch import find_checkpoint
 from ..tasks import experiment_name, robot_task
-from ..world_model.data import atomic_write
+from ..world_model.files import atomic_write, copy_file
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 SCRIPTS = os.path.join(REPO, "scripts")
+
+
+def latest_checkpoint(run_dir: str) -> str:
+    """The run's latest ``model_<it>.pt`` that loads (:func:`rwm_tasks.launch.find_checkpoint`)."""
+    return find_checkpoint(os.path.dirname(run_dir), os.path.basename(run_dir), None)
 
 
 @dataclass
@@ -163,11 +168,11 @@ class Pipeline:
                 argv += ["--max_minutes", str(s.init_minutes)]
             self.run("init", argv)
             run_dir = self.latest_run("init", experiment_name(self.task("Init")))
-        from ..evaluation.report import checkpoints_of, plot_learning_curve, score_run
+        from ..evaluation.report import plot_learning_curve, score_run
 
         rows = score_run(run_dir, sim=self.sim, num_envs=s.curve_envs, seconds=s.curve_seconds, seed=self.seed)
         plot_learning_curve(rows, f"{self.robot} Init (model-free PPO), {self.sim}", self.path("init", "learning_curve.png"))
-        return {"run_dir": run_dir, "checkpoint": checkpoints_of(run_dir)[-1][1], "curve": rows, "given": bool(self.init)}
+        return {"run_dir": run_dir, "checkpoint": latest_checkpoint(run_dir), "curve": rows, "given": bool(self.init)}
 
     def data_policy(self, init: dict) -> dict:
         curve = init.get("curve") or []
@@ -175,7 +180,7 @@ class Pipeline:
         chosen = good[0] if good else (max(curve, key=lambda r: r["tracking_score"]) if curve else None)
         source = chosen["checkpoint"] if chosen else init["checkpoint"]
         os.makedirs(self.path("data_policy"), exist_ok=True)
-        shutil.copyfile(source, self.path("data_policy", "model.pt"))
+        copy_file(source, self.path("data_policy", "model.pt"))
         result = self.score("data_policy")
         return {"source": source, "iteration": chosen["iteration"] if chosen else None,
                 "real_transitions": chosen["real_transitions"] if chosen else None, "score": result}  # fmt: skip
@@ -211,7 +216,7 @@ class Pipeline:
             resume = ["--resume", last] if os.path.isfile(last) else []  # an interrupted training continues
             self.run("world_model", [script, "train", "--data", data, "--eval-data", heldout, "--out", run,
                                      "--time-budget", str(s.world_model_seconds), "--seed", str(self.seed), *resume])  # fmt: skip
-        shutil.copyfile(os.path.join(run, "best.pt"), self.path("world_model.pt"))
+        copy_file(os.path.join(run, "best.pt"), self.path("world_model.pt"))
         evaluation = self.path("world_model", "eval")
         self.run("world_model", [script, "eval", "--checkpoint", self.path("world_model.pt"), "--data", heldout,
                                  "--out", evaluation, "--horizons", "1", "8", "32",
@@ -278,10 +283,8 @@ class Pipeline:
         return self._final_policy("finetune", experiment_name(self.task("Finetune")), {"lambda": lam})
 
     def _final_policy(self, step: str, experiment: str, extra: dict) -> dict:
-        from ..evaluation.report import checkpoints_of
-
         run_dir = self.latest_run(step, experiment)
-        shutil.copyfile(checkpoints_of(run_dir)[-1][1], self.path(step, "model.pt"))
+        copy_file(latest_checkpoint(run_dir), self.path(step, "model.pt"))
         return {"run_dir": run_dir, **extra}
 
     def evaluate(self, results: dict) -> dict:
@@ -290,7 +293,7 @@ class Pipeline:
 
         s, out = self.scale, {}
         if results["init"].get("checkpoint"):
-            shutil.copyfile(results["init"]["checkpoint"], self.path("init", "model.pt"))
+            copy_file(results["init"]["checkpoint"], self.path("init", "model.pt"))
         for name in ("init", "data_policy", "offline", "offline_lambda0", "finetune"):
             scores = self.score(name)
             imagined = probe_imagination(self.task("Offline"), self.path(name, "model.pt"), self.path("world_model.pt"),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import torch
 
-from ..world_model.data import atomic_write
+from ..world_model.files import atomic_write, copy_file
 from .report import POLICIES
 
 FILES = ("report.md", "report.json", "manifest.json", "scores.png")
@@ -35,16 +34,16 @@ def ship(run: str, dest: str, task: str, *, num_envs: int = 64, seconds: float =
             continue
         folder = os.path.join(dest, name)
         os.makedirs(folder, exist_ok=True)
-        shutil.copyfile(source, os.path.join(folder, "model.pt"))
+        copy_file(source, os.path.join(folder, "model.pt"))
         curve = os.path.join(run, name, "learning_curve.png")
         if os.path.isfile(curve):
-            shutil.copyfile(curve, os.path.join(folder, "learning_curve.png"))
+            copy_file(curve, os.path.join(folder, "learning_curve.png"))
         result = evaluate_policy(task, os.path.join(folder, "model.pt"), num_envs=num_envs, seconds=seconds, seed=seed,
                                  out_dir=folder, overwrite=True, quiet=True)  # fmt: skip
         scores[name] = result["tracking_score"]
     strip_world_model(os.path.join(run, "world_model.pt"), os.path.join(dest, "world_model.pt"))
     for name in FILES:
         if os.path.isfile(os.path.join(run, name)):
-            shutil.copyfile(os.path.join(run, name), os.path.join(dest, name))
+            copy_file(os.path.join(run, name), os.path.join(dest, name))
     atomic_write(os.path.join(dest, "shipped_scores.json"), lambda f: f.write(json.dumps(scores, indent=2).encode()))
     return scores

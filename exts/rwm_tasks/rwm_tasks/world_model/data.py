@@ -31,6 +31,8 @@ from torch import Tensor
 
 from rwm_tasks.layout import LAYOUTS, RobotLayout, get_layout
 
+from .files import atomic_write
+
 NPZ_FORMAT = "rwm_tasks/transitions"
 NPZ_FORMAT_VERSION = 1
 FLAG_GROUPS = ("contact", "termination")
@@ -42,21 +44,6 @@ class DatasetError(ValueError):
 
 def resolve_layout(layout: RobotLayout | str) -> RobotLayout:
     return get_layout(layout) if isinstance(layout, str) else layout
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path`` and move it into place (os.replace),
-    so readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # --- episodes ------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from rwm_tasks.layout import RobotLayout
 from .data import TransitionData, TransitionStore, WindowBatch
 from .model import EnsembleWorldModel
 from .stepper import ModelStepper
+from .files import save_figure
 from .uncertainty import auroc, calibration, correlation_ci, strided_windows, window_scores
 
 DEFAULT_HORIZONS = (1, 8, 32, 100)
@@ -346,8 +347,7 @@ def plot_trajectories(r: Rollout, batch: WindowBatch, layout: RobotLayout, path:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"{layout.robot}: open-loop prediction vs truth (held-out window {window})")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_error_vs_horizon(report: dict, path: str | Path) -> None:
@@ -373,8 +373,7 @@ def plot_error_vs_horizon(report: dict, path: str | Path) -> None:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"{report['robot']}: error vs horizon ({report['num_windows']} held-out windows)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_uncertainty_vs_error(report: dict, path: str | Path) -> None:
@@ -411,8 +410,7 @@ def plot_uncertainty_vs_error(report: dict, path: str | Path) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_calibration(report: dict, path: str | Path) -> None:
@@ -432,8 +430,7 @@ def plot_calibration(report: dict, path: str | Path) -> None:
     ax.set_title(f"{report['robot']}: calibration of one-step predictions ({cal['num_samples']} windows)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_noise_robustness(report: dict, path: str | Path) -> None:
@@ -450,8 +447,7 @@ def plot_noise_robustness(report: dict, path: str | Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_plots(report: dict, layout: RobotLayout, out_dir: str | Path) -> list[Path]:

@@ -44,7 +44,8 @@ from torch import Tensor
 from rwm_tasks.layout import RobotLayout, get_layout
 
 from . import distributed
-from .data import WindowBatch, atomic_write, resolve_layout
+from .data import WindowBatch, resolve_layout
+from .files import atomic_write
 from .model import EnsembleWorldModel, HeadOutput, WorldModelConfig
 
 CHECKPOINT_FORMAT = "rwm_tasks/world_model"
@@ -447,6 +448,8 @@ def load_checkpoint(
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint '{path}' not found") from None
+    except Exception as err:  # noqa: BLE001  (truncated, not a torch file, ...: all the same bad input)
+        raise ValueError(f"'{path}' is not a readable world-model checkpoint ({type(err).__name__}: {err})") from None
     return checkpoint_from_payload(payload, str(path), layout, map_location)
 
 

@@ -14,6 +14,8 @@ import mujoco
 import numpy as np
 import torch
 
+from ...world_model.files import save_figure, temp_path
+
 
 def _renderer(model: mujoco.MjModel, width: int, height: int):
     """A ``mujoco.Renderer``, switching to EGL when no display exists and ``MUJOCO_GL`` is unset."""
@@ -43,8 +45,7 @@ def _plot(times, vel, cmd, path: pathlib.Path, title: str) -> None:
     axes[0].set_title(title)
     axes[-1].set_xlabel("time [s]")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 class FrameRecorder:
@@ -61,8 +62,8 @@ class FrameRecorder:
 
             self.renderer = _renderer(env.model, width, height)
             self.writer = imageio_ffmpeg.write_frames(
-                self.path, (width, height), fps=round(1.0 / env.step_dt), codec="libx264", pix_fmt_out="yuv420p",
-                macro_block_size=16,
+                str(temp_path(self.path)), (width, height), fps=round(1.0 / env.step_dt), codec="libx264",
+                pix_fmt_out="yuv420p", macro_block_size=16,
             )  # fmt: skip
             self.writer.send(None)
         except Exception as err:  # no EGL / no encoder: no video
@@ -90,8 +91,14 @@ class FrameRecorder:
         self.writer.send(np.ascontiguousarray(self.renderer.render()))
 
     def close(self) -> None:
+        """Finish the video and move it into place (it is written beside ``path`` until complete)."""
+        tmp = temp_path(self.path)
         if self.writer is not None:
             self.writer.close()
+            if not self.reason:
+                os.replace(tmp, self.path)
+        if tmp.exists():
+            tmp.unlink()
         if self.renderer is not None:
             self.renderer.close()
         self.writer = self.renderer = None
