@@ -207,6 +207,20 @@ def test_penalty_sign_and_logging(go2_spec):
     assert ex0["log"]["Imagination/penalty"].item() == 0.0
 
 
+def test_uncertainty_below_the_reference_costs_nothing(go2_spec):
+    action = torch.randn(16, 12, generator=torch.Generator().manual_seed(2))
+    env0, _ = make_env(go2_spec, uncertainty_penalty=0.0)
+    env, _ = make_env(go2_spec, uncertainty_penalty=2.0, uncertainty_reference=0.3)
+    _, r0, _, _ = env0.step(action)
+    _, r, _, _ = env.step(action)
+    u = env.uncertainty
+    assert (u <= 0.3).any() and (u > 0.31).any()  # the fake heads' u spans 0.1 ... 0.5
+    assert torch.allclose(r, r0 - 2.0 * (u - 0.3).clamp(min=0) * env.dt)
+    assert torch.equal(r[u <= 0.3], r0[u <= 0.3]) and (r[u > 0.31] < r0[u > 0.31]).all()
+    with pytest.raises(ValueError, match="uncertainty_reference"):
+        make_env(go2_spec, uncertainty_reference=-1.0)
+
+
 def test_every_reward_term_is_used_with_its_weight(go2_spec):
     env, _ = make_env(go2_spec)
     _, rew, _, extras = env.step(torch.randn(16, 12))

@@ -51,6 +51,7 @@ RANGES = {
     "agent.imagination.num_envs": INT,
     "agent.imagination.max_episode_length": INT,
     "agent.imagination.uncertainty_penalty": NON_NEGATIVE,
+    "agent.imagination.uncertainty_reference": NON_NEGATIVE,
     "agent.imagination.termination_threshold": FRACTION,
     "agent.imagination.real_steps_per_iteration": NON_NEGATIVE,
 }

@@ -3,7 +3,7 @@
 Besides stock rsl-rl settings (``actor``/``critic``/``algorithm``/``obs_groups``) each runner carries the
 world-model and imagination settings the model-based stages use. The uncertainty penalty is applied as
 
-    penalised reward = reward - uncertainty_penalty * epistemic_uncertainty,   uncertainty_penalty >= 0,
+    penalised reward = reward - uncertainty_penalty * max(epistemic_uncertainty - uncertainty_reference, 0),
 
 so 0 disables it (RWM / MBPO-PPO) and larger values make the policy avoid states the ensemble disagrees on
 (RWM-U / MOPO-PPO). rsl-rl ignores keys it does not know, so these extra groups pass through untouched.
@@ -63,6 +63,10 @@ class ImaginationCfg:
     reward per second was within 8 % of its real one (the reference's 256 steps drift far from the data)."""
     uncertainty_penalty: float = 0.0
     """lambda >= 0 of the penalised reward (module docstring)."""
+    uncertainty_reference: float = 0.0
+    """u0 >= 0: only uncertainty above it is penalised, ``lambda * max(u - u0, 0)``. Our u has a floor (a sum
+    over every state dimension), and lower for standing than for walking: with u0 = 0 a strong penalty paid
+    the policy for standing still. The pipeline sets u0 to the data policy's mean u in imagination."""
     termination_threshold: float = 0.5
     """Predicted termination probability above which an imagined env terminates."""
     real_steps_per_iteration: int = 24

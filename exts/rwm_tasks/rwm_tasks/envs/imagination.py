@@ -79,7 +79,8 @@ class ImaginationEnv(VecEnv):
         num_envs: number of imagined envs.
         max_episode_length: imagined episode length in steps (default: the task's episode length).
         device: torch device of all buffers.
-        uncertainty_penalty: lambda >= 0 of ``r - lambda * u * dt``.
+        uncertainty_penalty: lambda >= 0 of ``r - lambda * max(u - u0, 0) * dt``.
+        uncertainty_reference: u0 >= 0, the uncertainty level that costs nothing.
         termination_threshold: terminate where the termination head's probability exceeds this.
         contact_threshold: a contact channel is on where its predicted probability exceeds this.
         state_bounds: (low [S], high [S]) raw-unit bounds; a state outside is diverged. None: only non-finite.
@@ -99,6 +100,7 @@ class ImaginationEnv(VecEnv):
         max_episode_length: int | None = None,
         device: str | torch.device = "cpu",
         uncertainty_penalty: float = 0.0,
+        uncertainty_reference: float = 0.0,
         termination_threshold: float = 0.5,
         contact_threshold: float = 0.5,
         state_bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -109,6 +111,8 @@ class ImaginationEnv(VecEnv):
     ):
         if uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty (lambda) must be >= 0, got {uncertainty_penalty}")
+        if uncertainty_reference < 0:
+            raise ValueError(f"uncertainty_reference must be >= 0, got {uncertainty_reference}")
         if num_envs <= 0:
             raise ValueError(f"num_envs must be positive, got {num_envs}")
         for name, p in (("termination_threshold", termination_threshold), ("contact_threshold", contact_threshold)):
@@ -129,6 +133,7 @@ class ImaginationEnv(VecEnv):
         self.device = torch.device(device)
         self.dt = task_spec.step_dt
         self.uncertainty_penalty = float(uncertainty_penalty)
+        self.uncertainty_reference = float(uncertainty_reference)
         self.termination_threshold = float(termination_threshold)
         self.contact_threshold = float(contact_threshold)
         self.clip_actions = clip_actions
@@ -139,6 +144,7 @@ class ImaginationEnv(VecEnv):
             "num_envs": self.num_envs,
             "max_episode_length": self.max_episode_length,
             "uncertainty_penalty": self.uncertainty_penalty,
+            "uncertainty_reference": self.uncertainty_reference,
             "termination_threshold": self.termination_threshold,
             "contact_threshold": self.contact_threshold,
             "enable_pushes": self.enable_pushes,
@@ -303,7 +309,8 @@ class ImaginationEnv(VecEnv):
         raw, per_term = self.rewards.weighted(values, self.dt)
         if raw is None:
             raw = torch.zeros(self.num_envs, device=self.device)
-        penalty = self.uncertainty_penalty * self.uncertainty * self.dt
+        excess = (self.uncertainty - self.uncertainty_reference).clamp(min=0.0)
+        penalty = self.uncertainty_penalty * excess * self.dt
         valid = ~diverged
         raw = torch.where(valid, raw, 0.0)
         penalty = torch.where(valid, penalty, 0.0)

@@ -104,6 +104,18 @@ def _uncertainty_lines(corr: dict, calibration: dict) -> list[str]:
     return lines
 
 
+def _lambda_line(probe: dict) -> str:
+    data = probe["data_policy"]
+    chosen = f"lambda = {probe['lambda']:.4g} offline (penalty {probe['penalty_share']:g} x"
+    if probe.get("uncertainty_reference"):
+        chosen = (f"offline penalty lambda * max(u - u0, 0) with u0 = {probe['uncertainty_reference']:.3f} (the data "
+                  f"policy's mean u) and {chosen}")
+    if "finetune_lambda" in probe:
+        chosen += f"), {probe['finetune_lambda']:.4g} finetune ({probe['finetune_penalty_share']:g} x"
+    return (f"{chosen} the data policy's raw imagined reward, {data['reward_raw']:.4f} per step at u "
+            f"{data['uncertainty']:.3f}).")
+
+
 def write_pipeline_report(pipeline, results: dict) -> str:
     """Tables of every policy's score in real physics, the targets, the world model's figures, wall times."""
     ev, init, data = results["evaluate"], results["init"], results["data_policy"]
@@ -173,9 +185,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         *[f"| {name} | " + " | ".join(f"{v:.3f}" for v in e.get("all", [])) + " |" for name, e in errors.items()],
         "",
         *_uncertainty_lines(corr, _calibration(pipeline)),
-        f"lambda = {results['probe']['lambda']:.4g}: the data policy's penalty is {results['probe']['penalty_share']:g} x its "
-        f"raw imagined reward ({results['probe']['data_policy']['reward_raw']:.4f} per step, u "
-        f"{results['probe']['data_policy']['uncertainty']:.3f}).",
+        _lambda_line(results["probe"]),
         "",
         "## Wall time per step",
         "",

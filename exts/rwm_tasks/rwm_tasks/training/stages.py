@@ -65,7 +65,8 @@ def make_imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
     stepper = ModelStepper(model.to(agent_cfg.device).eval(), num_envs, generator=generator)
     return ImaginationEnv(
         spec, layout, stepper, sample, num_envs, max_episode_length=im.max_episode_length, device=agent_cfg.device,
-        uncertainty_penalty=im.uncertainty_penalty, termination_threshold=im.termination_threshold,
+        uncertainty_penalty=im.uncertainty_penalty, uncertainty_reference=im.uncertainty_reference,
+        termination_threshold=im.termination_threshold,
         state_bounds=bounds, clip_actions=agent_cfg.clip_actions, seed=seed,
     )  # fmt: skip
 
