@@ -127,7 +127,7 @@ def _saved_world_model_digest(run, state) -> str:
     """Digest of the world model in the committed state; ``world_model.pt`` holds the same one when it was
     written for that iteration (it is written right after the state file)."""
     from rwm_tasks.training.stage_state import parameters_digest
-    from rwm_tasks.world_model.train import checkpoint_from_payload, load_checkpoint
+    from rwm_tasks.world_model.checkpoint import checkpoint_from_payload, load_checkpoint
 
     digest = parameters_digest(checkpoint_from_payload(state["world_model"], "state").model)
     exported = run / "world_model.pt"
@@ -154,7 +154,8 @@ def tiny_world_model(tmp_path_factory):
     """A tiny Go2 world model (with optimizer state) and the synthetic dataset it was fitted on."""
     from rwm_tasks.world_model.data import TransitionStore, write_npz
     from rwm_tasks.world_model.synthetic import synthetic_dataset
-    from rwm_tasks.world_model.train import TrainConfig, Trainer, make_model, save_checkpoint
+    from rwm_tasks.world_model.train import TrainConfig, Trainer, make_model
+    from rwm_tasks.world_model.checkpoint import save_checkpoint
 
     folder = tmp_path_factory.mktemp("inputs")
     data = synthetic_dataset("go2", num_rows=600, episode_length=100, seed=0)
@@ -214,7 +215,7 @@ def test_finetune_killed_and_resumed(tmp_path, tiny_world_model):
     assert rows.steps == window + 4 * (state["iteration"] - first + 1)
     digest = _saved_world_model_digest(run, state)
     from rwm_tasks.training.stage_state import parameters_digest
-    from rwm_tasks.world_model.train import load_checkpoint
+    from rwm_tasks.world_model.checkpoint import load_checkpoint
 
     assert digest != parameters_digest(load_checkpoint(wm).model)  # it has learned since
 

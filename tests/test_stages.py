@@ -51,7 +51,7 @@ def pipeline(request, tmp_path_factory):
 @pytest.mark.slow
 def test_pretrain_writes_world_model_and_replay_data(pipeline):
     from rwm_tasks.world_model.data import read_npz
-    from rwm_tasks.world_model.train import load_checkpoint
+    from rwm_tasks.world_model.checkpoint import load_checkpoint
 
     robot, workdir = pipeline
     run = _latest_run(workdir, f"{EXPERIMENT[robot]}_pretrain")
@@ -98,7 +98,8 @@ def test_offline_without_simulator_then_play(pipeline):
 @pytest.fixture(scope="module")
 def anymal_model(tmp_path_factory):
     from rwm_tasks.layout import ANYMAL_D
-    from rwm_tasks.world_model.train import make_model, save_checkpoint
+    from rwm_tasks.world_model.train import make_model
+    from rwm_tasks.world_model.checkpoint import save_checkpoint
 
     path = tmp_path_factory.mktemp("wm") / "anymal_wm.pt"
     save_checkpoint(path, make_model(ANYMAL_D, None, 0, num_heads=2, hidden_dim=16), ANYMAL_D)
@@ -124,7 +125,8 @@ def test_offline_world_model_of_other_robot(tmp_path, anymal_model, shared_data)
 
 def test_offline_dataset_of_other_robot(tmp_path, anymal_model, shared_data):
     from rwm_tasks.layout import GO2
-    from rwm_tasks.world_model.train import make_model, save_checkpoint
+    from rwm_tasks.world_model.train import make_model
+    from rwm_tasks.world_model.checkpoint import save_checkpoint
 
     go2_model = tmp_path / "go2_wm.pt"
     save_checkpoint(go2_model, make_model(GO2, None, 0, num_heads=2, hidden_dim=16), GO2)

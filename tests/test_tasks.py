@@ -8,7 +8,7 @@ import gymnasium as gym
 import pytest
 
 from rwm_tasks.layout import ANYMAL_D, GO2, STATE_GROUPS, get_layout
-from rwm_tasks.tasks import ROBOTS, STAGES, all_task_ids
+from rwm_tasks.tasks import ROBOTS, all_task_ids
 
 from conftest import REPO
 

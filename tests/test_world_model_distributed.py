@@ -18,7 +18,8 @@ from rwm_tasks.layout import ANYMAL_D
 from rwm_tasks.training.world_model_learner import WorldModelLearner
 from rwm_tasks.world_model import ReplayBuffer, TransitionStore, distributed, load_dataset
 from rwm_tasks.world_model.data import WindowBatch
-from rwm_tasks.world_model.train import Trainer, TrainConfig, load_checkpoint, make_model
+from rwm_tasks.world_model.train import Trainer, TrainConfig, make_model
+from rwm_tasks.world_model.checkpoint import load_checkpoint
 
 WORLD = 2
 STEPS = 12

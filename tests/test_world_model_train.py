@@ -7,18 +7,8 @@ import torch
 
 from rwm_tasks.layout import ANYMAL_D, GO2
 from rwm_tasks.world_model import ModelStepper, TransitionStore
-from rwm_tasks.world_model.train import (
-    CHECKPOINT_VERSION,
-    Trainer,
-    TrainConfig,
-    bootstrap_weights,
-    dual_autoregressive_forecast,
-    forecast_loss,
-    load_checkpoint,
-    make_model,
-    pos_weight_from_rate,
-    save_checkpoint,
-)
+from rwm_tasks.world_model.train import Trainer, TrainConfig, bootstrap_weights, dual_autoregressive_forecast, forecast_loss, make_model, pos_weight_from_rate
+from rwm_tasks.world_model.checkpoint import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from rwm_tasks.world_model.synthetic import synthetic_dataset
 
 torch.set_num_threads(1)  # tiny models: one thread is faster and robust on a shared machine

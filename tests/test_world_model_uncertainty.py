@@ -10,14 +10,8 @@ from rwm_tasks.layout import ANYMAL_D
 from rwm_tasks.world_model import ModelStepper, ReplayBuffer, TransitionStore
 from rwm_tasks.world_model.evaluate import evaluate_model, format_report
 from rwm_tasks.world_model.synthetic import synthetic_dataset
-from rwm_tasks.world_model.train import (
-    Trainer,
-    TrainConfig,
-    load_checkpoint,
-    make_model,
-    save_checkpoint,
-    window_bootstrap_weights,
-)
+from rwm_tasks.world_model.train import Trainer, TrainConfig, make_model, window_bootstrap_weights
+from rwm_tasks.world_model.checkpoint import load_checkpoint, save_checkpoint
 from rwm_tasks.world_model.uncertainty import (
     auroc,
     calibration,

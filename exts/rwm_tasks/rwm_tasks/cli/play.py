@@ -56,7 +56,7 @@ def train_experiment_of(task: str) -> str:
 
 def load_world_model(path: str, task: str):
     """The world-model checkpoint ``path`` for ``task``'s robot, or a :class:`UserError` saying why not."""
-    from ..world_model.train import load_checkpoint
+    from ..world_model.checkpoint import load_checkpoint
 
     if not os.path.isfile(path):
         raise UserError(f"world-model checkpoint '{path}' does not exist (pass --world_model FILE)")

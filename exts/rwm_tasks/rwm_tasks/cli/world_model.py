@@ -30,7 +30,8 @@ from ..world_model import distributed
 from ..world_model.data import DatasetError, TransitionStore, load_dataset, read_npz
 from ..world_model.files import atomic_write
 from ..world_model.evaluate import DEFAULT_HORIZONS
-from ..world_model.train import TrainConfig, load_checkpoint
+from ..world_model.train import TrainConfig
+from ..world_model.checkpoint import load_checkpoint
 
 VAL_HORIZON = 32
 """Forecast steps of the held-out error tracked during training (``rel_l1_h32``, ``rel_l1_mean32``)."""
@@ -169,7 +170,8 @@ def _train(args) -> int:
 
     from ..world_model.evaluate import relative_l1, rollout
     from ..world_model.uncertainty import fit_std_scale
-    from ..world_model.train import Trainer, cosine_lr, make_model, pos_weight_from_rate, save_checkpoint
+    from ..world_model.train import Trainer, cosine_lr, make_model, pos_weight_from_rate
+    from ..world_model.checkpoint import save_checkpoint
 
     torch.set_num_threads(args.threads)
     try:

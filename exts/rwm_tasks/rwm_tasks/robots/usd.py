@@ -76,7 +76,7 @@ def _save(stage, tmp: str, path) -> pathlib.Path:
 def write_robot_usd(desc: RobotDescription, path: str | os.PathLike) -> pathlib.Path:
     """Write ``desc`` as a USD articulation at ``path`` (atomic: temp file then rename)."""
     import mujoco
-    from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics
+    from pxr import Gf, UsdGeom, UsdPhysics
 
     model = mujoco.MjModel.from_xml_string(desc.to_mjcf(floor=False))
     data = mujoco.MjData(model)
@@ -212,7 +212,7 @@ def _write_fixed(stage, model, data, parent_path, child_path):
 
 def write_ground_plane_usd(path: str | os.PathLike, static_friction=1.0, dynamic_friction=1.0) -> pathlib.Path:
     """A flat collision plane with a physics material, replacing Isaac Lab's cloud ground asset."""
-    from pxr import Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
+    from pxr import UsdGeom, UsdPhysics, UsdShade
 
     stage, root, tmp = _new_stage(path, "/GroundPlane")
     plane = UsdGeom.Plane.Define(stage, "/GroundPlane/CollisionPlane")

@@ -14,7 +14,7 @@ from ..launch import load_policy, resolve_configs
 from ..envs.divergence import state_bounds_from_data
 from ..envs.mdp import TaskSpec
 from ..world_model.data import TransitionStore, load_dataset
-from ..world_model.train import load_checkpoint
+from ..world_model.checkpoint import load_checkpoint
 from ..tasks import layout_of, with_stage
 from .stages import history_sampler, make_imagination
 

@@ -21,7 +21,7 @@ import torch
 
 from ..launch import UserError, check_checkpoint
 from ..world_model.data import atomic_write
-from ..world_model.train import Checkpoint, checkpoint_from_payload, checkpoint_payload
+from ..world_model.checkpoint import Checkpoint, checkpoint_from_payload, checkpoint_payload
 from .replay_log import ReplayLog
 
 STATE_FILE = "stage_state.pt"

@@ -32,7 +32,7 @@ from ..world_model import distributed
 from ..world_model.data import DatasetError, TransitionStore, atomic_write, load_dataset, write_npz
 from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.stepper import ModelStepper
-from ..world_model.train import load_checkpoint
+from ..world_model.checkpoint import load_checkpoint
 from .mixed_windows import MixedWindows
 from .recorder import TransitionRecorder, buffer_to_dataset
 from .stage_state import WORLD_MODEL_FILE, StageState, real_env_generators

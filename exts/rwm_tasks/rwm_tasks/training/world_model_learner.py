@@ -11,7 +11,8 @@ from ..world_model import distributed
 from ..world_model.data import WindowBatch
 from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.model import EnsembleWorldModel
-from ..world_model.train import Trainer, TrainConfig, make_model, pos_weight_from_rate, save_checkpoint
+from ..world_model.train import Trainer, TrainConfig, make_model, pos_weight_from_rate
+from ..world_model.checkpoint import save_checkpoint
 
 
 def train_config(wm_cfg, seed: int) -> TrainConfig:

@@ -27,7 +27,8 @@ from .replay_buffer import ReplayBuffer
 from .model import EnsembleWorldModel, HeadOutput, WorldModelConfig
 from .normalizer import Normalizer
 from .stepper import ModelStepper, StepOutput
-from .train import Checkpoint, Trainer, TrainConfig, load_checkpoint, make_model, save_checkpoint
+from .train import Trainer, TrainConfig, make_model
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 __all__ = [
     "Checkpoint",
