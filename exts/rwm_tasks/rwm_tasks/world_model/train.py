@@ -1,4 +1,4 @@
-"""Dual-autoregressive training of the ensemble world model, and checkpoints.
+"""Dual-autoregressive training of the ensemble world model (checkpoint files: :mod:`.checkpoint`).
 
 Forecast (one minibatch of windows of M + N rows):
 1. the shared GRU encodes the M history rows ONCE for all heads (teacher forcing inside the window);
