@@ -65,8 +65,9 @@ class ImaginationCfg:
     """lambda >= 0 of the penalised reward (module docstring)."""
     uncertainty_reference: float = 0.0
     """u0 >= 0: only uncertainty above it is penalised, ``lambda * max(u - u0, 0)``. Our u has a floor (a sum
-    over every state dimension), and lower for standing than for walking: with u0 = 0 a strong penalty paid
-    the policy for standing still. The pipeline sets u0 to the data policy's mean u in imagination."""
+    over every state dimension) that is lower for standing than for walking, so a strong plain penalty also
+    pays for standing still; u0 (e.g. the data policy's mean u in imagination) removes that pay. 0: the
+    papers' ``lambda * u``."""
     termination_threshold: float = 0.5
     """Predicted termination probability above which an imagined env terminates."""
     real_steps_per_iteration: int = 24

@@ -26,8 +26,7 @@ def run_demo(robot: str, pretrained: str, out: str, seed: int = 0, scale: Scale 
     demo.scale, demo.scale_name = scale, "demo"
     shipped = [n for n in SHIPPED if os.path.isfile(os.path.join(pretrained, n, "model.pt"))]
     with open(os.path.join(pretrained, "report.json")) as f:
-        probe = json.load(f)["probe"]
-    lam, reference = probe["lambda"], probe.get("uncertainty_reference", 0.0)
+        lam = json.load(f)["probe"]["lambda"]
 
     def score_shipped() -> dict:
         out = {}
@@ -49,7 +48,7 @@ def run_demo(robot: str, pretrained: str, out: str, seed: int = 0, scale: Scale 
         demo.run("demo_offline", [os.path.join(SCRIPTS, "train.py"), "--task", demo.task("Offline"), "--seed",
                                   str(seed), "--world_model", os.path.join(pretrained, "world_model.pt"), "--dataset",
                                   demo.path("dataset.npz"), "--max_iterations", str(demo.scale.offline_iterations),
-                                  *demo._imagination_overrides(lam, reference)])  # fmt: skip
+                                  *demo._imagination_overrides(lam)])  # fmt: skip
         demo._final_policy("demo_offline", experiment_name(demo.task("Offline")), {"lambda": lam})
         return {"lambda": lam, **demo.score("demo_offline")}
 

@@ -107,13 +107,16 @@ def _uncertainty_lines(corr: dict, calibration: dict) -> list[str]:
 def _lambda_line(probe: dict) -> str:
     data = probe["data_policy"]
     chosen = f"lambda = {probe['lambda']:.4g} offline (penalty {probe['penalty_share']:g} x"
-    if probe.get("uncertainty_reference"):
-        chosen = (f"offline penalty lambda * max(u - u0, 0) with u0 = {probe['uncertainty_reference']:.3f} (the data "
-                  f"policy's mean u) and {chosen}")
     if "finetune_lambda" in probe:
         chosen += f"), {probe['finetune_lambda']:.4g} finetune ({probe['finetune_penalty_share']:g} x"
     return (f"{chosen} the data policy's raw imagined reward, {data['reward_raw']:.4f} per step at u "
             f"{data['uncertainty']:.3f}).")
+
+
+def _trained_lambdas(results: dict) -> str:
+    """The lambda each policy was trained with (from its step), beside the one the probe gives now."""
+    used = {n: results[n].get("lambda") for n in ("offline", "offline_lambda0", "finetune") if n in results}
+    return "Trained with lambda " + ", ".join(f"{v:.4g} ({n})" for n, v in used.items() if v is not None) + "."
 
 
 def write_pipeline_report(pipeline, results: dict) -> str:
@@ -185,7 +188,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         *[f"| {name} | " + " | ".join(f"{v:.3f}" for v in e.get("all", [])) + " |" for name, e in errors.items()],
         "",
         *_uncertainty_lines(corr, _calibration(pipeline)),
-        _lambda_line(results["probe"]),
+        _lambda_line(results["probe"]) + " " + _trained_lambdas(results),
         "",
         "## Wall time per step",
         "",
