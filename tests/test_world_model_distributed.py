@@ -98,9 +98,11 @@ def _worker(rank, port, data_path, out):
             model, losses = _train_from_file(data_path, cfg)
             result[name] = {"losses": losses, "params": _flat(model)}
         result["learner"] = _learner_run(rank, data_path, out)
-        from rwm_tasks.training.stages import _save_run_info  # a stage's run-folder files
+        from rwm_tasks.training.stages import _write_run_files  # a stage's run-folder files
 
-        _save_run_info(str(out / f"run{rank}"), SimpleNamespace(to_dict=lambda: {"rank": rank}), {"rank": rank})
+        spec = SimpleNamespace(to_dict=lambda: {"rank": rank})
+        _write_run_files(str(out / f"run{rank}"), {"env": rank}, {"agent": rank}, spec, {"rank": rank},
+                         SimpleNamespace(resuming=False), {})  # fmt: skip
         torch.save(result, out / f"result{rank}.pt")
     finally:
         distributed.shutdown()
@@ -178,6 +180,7 @@ def test_stage_learner_stays_identical_and_only_rank0_writes(two_ranks):
     assert load_checkpoint(out / "rank0" / "world_model.pt").extra == {"rank": 0}
     assert json.loads((out / "run0" / "rwm_run.json").read_text()) == {"rank": 0}
     assert (out / "run0" / "task_spec.json").is_file() and not (out / "run1").exists()
+    assert (out / "run0" / "params" / "env.yaml").is_file()
 
 
 def _torchrun_train(cwd, *args):
