@@ -17,7 +17,6 @@ against --ood-data and the calibration of the predicted std, and writes report.j
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import datetime
@@ -28,7 +27,7 @@ import torch
 from ..layout import get_layout
 from ..world_model import distributed
 from ..world_model.data import DatasetError, TransitionStore, load_dataset, read_npz
-from ..world_model.files import atomic_write
+from ..world_model.files import write_json
 from ..world_model.evaluate import DEFAULT_HORIZONS
 from ..world_model.train import TrainConfig
 from ..world_model.checkpoint import load_checkpoint
@@ -289,7 +288,7 @@ def _train(args) -> int:
     summary = {"iterations": trainer.iteration, "steps_this_run": steps, "train_seconds": elapsed,
                "sequences_per_s": steps * cfg.batch_size / max(elapsed, 1e-9), "processes": distributed.world_size(),
                "best_val_rel_l1_mean32": best, "final_val": last_val, "run_dir": str(out)}  # fmt: skip
-    atomic_write(out / "summary.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
+    write_json(out / "summary.json", summary)
     print(f"[world_model] {trainer.iteration} iterations in {elapsed:.0f} s ({summary['sequences_per_s']:.0f} "
           f"sequences/s on {summary['processes']} process(es), validation included); held-out relative L1 "
           f"h1 {last_val['rel_l1_h1']:.3f} h8 {last_val['rel_l1_h8']:.3f} h32 {last_val['rel_l1_h32']:.3f}; "
@@ -345,7 +344,7 @@ def evaluate(args) -> int:
     print(format_report(report))
     plots = [] if args.no_plots else write_plots(report, ckpt.layout, out)
     report.pop("_rollouts", None)
-    atomic_write(out / "report.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
+    write_json(out / "report.json", report, indent=1)
     print(f"[world_model] evaluated in {time.perf_counter() - t0:.1f} s; report {out / 'report.json'}")
     for p in plots:
         print(f"[world_model] plot {p}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import torch
 from ..launch import UserError, check_checkpoint, load_policy, open_real_env, resolve_configs
 from ..tasks import layout_of, with_stage
 from ..envs.mdp import TaskSpec
-from ..world_model.files import atomic_write
+from ..world_model.files import write_json
 from .schedule import command_schedule, schedule_hash
 from .score import alive_mask, tracking_kernel
 
@@ -183,7 +182,7 @@ def evaluate_policy(task: str, checkpoint: str | None = None, policy=None, *, si
         "wall_time_s": round(time.time() - start, 1),
     }
     if out_dir:
-        atomic_write(os.path.join(out_dir, EVAL_FILE), lambda f: f.write(json.dumps(result, indent=2).encode()))
+        write_json(os.path.join(out_dir, EVAL_FILE), result)
         from .plots import plot_evaluation
 
         plot_evaluation(trace, result, os.path.join(out_dir, PLOT_FILE))

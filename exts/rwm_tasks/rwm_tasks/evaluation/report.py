@@ -16,7 +16,7 @@ import re
 import yaml
 
 from ..tasks import robot_task
-from ..world_model.files import atomic_write
+from ..world_model.files import atomic_write, write_json
 from .harness import EVAL_FILE, evaluate_policy
 from ..world_model.files import save_figure
 
@@ -200,5 +200,5 @@ def write_report(paths: list[str], out_dir: str, *, sim: str = "mujoco", num_env
         lines += ["", f"## {name}", "", f"![learning curve]({png})"]
     text = "\n".join(lines) + "\n"
     atomic_write(os.path.join(out_dir, "report.md"), lambda f: f.write(text.encode()))
-    atomic_write(os.path.join(out_dir, "report.json"), lambda f: f.write(json.dumps(data, indent=2).encode()))
+    write_json(os.path.join(out_dir, "report.json"), data)
     return os.path.join(out_dir, "report.md")

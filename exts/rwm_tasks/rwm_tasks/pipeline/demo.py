@@ -71,7 +71,7 @@ def _video(demo: Pipeline, best: str, seed: int) -> dict:
 
 
 def _write(demo: Pipeline, results: dict, scores: dict, best: str, video: dict) -> str:
-    from ..world_model.files import atomic_write
+    from ..world_model.files import atomic_write, write_json
 
     collected = results["collect"]
     lines = [
@@ -96,6 +96,6 @@ def _write(demo: Pipeline, results: dict, scores: dict, best: str, video: dict) 
     ]
     text = "\n".join(lines) + "\n"
     atomic_write(demo.path("report.md"), lambda f: f.write(text.encode()))
-    atomic_write(demo.path("report.json"), lambda f: f.write(json.dumps({"scores": scores, "best": best}, indent=2).encode()))
+    write_json(demo.path("report.json"), {"scores": scores, "best": best})
     print(text)
     return demo.path("report.md")

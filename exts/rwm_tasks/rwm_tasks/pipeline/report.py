@@ -8,7 +8,7 @@ import platform
 import subprocess
 
 from ..world_model.files import save_figure
-from ..world_model.files import atomic_write
+from ..world_model.files import atomic_write, write_json
 
 POLICIES = (
     ("init", "model-free PPO (Init, last checkpoint)"),
@@ -202,8 +202,8 @@ def write_pipeline_report(pipeline, results: dict) -> str:
     atomic_write(pipeline.path("report.md"), lambda f: f.write(text.encode()))
     report = {"policies": rows, "targets": targets, "world_model": wm, "probe": results["probe"],
               "wall_time_s": {k: v.get("wall_time_s") for k, v in results.items() if isinstance(v, dict)}}  # fmt: skip
-    atomic_write(pipeline.path("report.json"), lambda f: f.write(json.dumps(report, indent=2).encode()))
+    write_json(pipeline.path("report.json"), report)
     manifest = {"settings": pipeline.settings(), "versions": _versions(), "commands": _commands(pipeline),
                 "scores": {n: r["tracking_score"] for n, r in rows.items()}}  # fmt: skip
-    atomic_write(pipeline.path("manifest.json"), lambda f: f.write(json.dumps(manifest, indent=2).encode()))
+    write_json(pipeline.path("manifest.json"), manifest)
     return pipeline.path("report.md")

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 from ..launch import find_checkpoint
 from ..tasks import experiment_name, robot_task
-from ..world_model.files import atomic_write, copy_file
+from ..world_model.files import copy_file, write_json
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 SCRIPTS = os.path.join(REPO, "scripts")
@@ -108,7 +108,7 @@ class Pipeline:
 
     def finish(self, step: str, result: dict, start: float) -> dict:
         result = {**result, "wall_time_s": round(time.time() - start, 1)}
-        atomic_write(self.path(step, "step.json"), lambda f: f.write(json.dumps(result, indent=2).encode()))
+        write_json(self.path(step, "step.json"), result)
         return result
 
     def run(self, step: str, argv: list[str]) -> None:

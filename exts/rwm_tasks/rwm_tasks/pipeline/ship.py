@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import torch
 
-from ..world_model.files import atomic_write, copy_file
+from ..world_model.files import atomic_write, copy_file, write_json
 from .report import POLICIES
 
 FILES = ("report.md", "report.json", "manifest.json", "scores.png")
@@ -45,5 +44,5 @@ def ship(run: str, dest: str, task: str, *, num_envs: int = 64, seconds: float =
     for name in FILES:
         if os.path.isfile(os.path.join(run, name)):
             copy_file(os.path.join(run, name), os.path.join(dest, name))
-    atomic_write(os.path.join(dest, "shipped_scores.json"), lambda f: f.write(json.dumps(scores, indent=2).encode()))
+    write_json(os.path.join(dest, "shipped_scores.json"), scores)
     return scores

@@ -29,7 +29,8 @@ from ..envs.mdp import TaskSpec
 from ..layout import RobotLayout
 from ..tasks import experiment_name, layout_of, with_stage
 from ..world_model import distributed
-from ..world_model.data import DatasetError, TransitionStore, atomic_write, load_dataset, write_npz
+from ..world_model.data import DatasetError, TransitionStore, load_dataset, write_npz
+from ..world_model.files import write_json
 from ..world_model.replay_buffer import ReplayBuffer
 from ..world_model.stepper import ModelStepper
 from ..world_model.checkpoint import load_checkpoint
@@ -94,12 +95,8 @@ def _write_run_files(log_dir: str, env_cfg, agent_cfg, spec: TaskSpec, info: dic
         info.setdefault("resumes", []).append(resumed)
     else:
         dump_configs(log_dir, env_cfg, agent_cfg)
-        _write_json(os.path.join(log_dir, "task_spec.json"), spec.to_dict())
-    _write_json(path, info)
-
-
-def _write_json(path: str, data: dict) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
+        write_json(os.path.join(log_dir, "task_spec.json"), spec.to_dict(), indent=1)
+    write_json(path, info, indent=1)
 
 
 def _real_env(args, env_cfg, agent_cfg):

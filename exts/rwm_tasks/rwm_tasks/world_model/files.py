@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -96,6 +97,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             if f.error is not None:
                 raise f.error from None
             raise
+
+
+def write_json(path: str | os.PathLike, data, indent: int = 2) -> None:
+    """``data`` as JSON, written atomically."""
+    atomic_write(path, lambda f: f.write(json.dumps(data, indent=indent).encode()))
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 90) -> str:
