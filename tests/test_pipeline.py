@@ -38,6 +38,41 @@ def test_ppo_transitions_for_the_same_gain_are_read_off_the_curve():
     assert ppo_transitions_for(curve, None, 0.8) is None
 
 
+def test_lanes_run_side_by_side_and_keep_their_order(tmp_path, monkeypatch):
+    """Steps of one lane run in order, lanes overlap in time, children get a share of the cores, a failed step
+    fails the call only after the other lane has finished, and finished steps are skipped on a rerun."""
+    import threading
+    import time
+
+    from rwm_tasks.pipeline.run import Pipeline
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    pipe, log, both = Pipeline("go2", str(tmp_path / "p"), scale="smoke"), [], threading.Barrier(2, timeout=10)
+
+    def step(name, fail=False):
+        def run():
+            log.append((name, pipe.child_threads))
+            if name in ("a1", "b1"):
+                both.wait()  # returns only if the other lane's first step runs at the same time
+            if fail:
+                time.sleep(0.2)
+                raise RuntimeError(name)
+            return {"name": name}
+        return run
+
+    results = pipe.lanes([("a1", step("a1")), ("a2", step("a2"))], [("b1", step("b1"))])
+    assert results == {"a1": {"name": "a1", "wall_time_s": results["a1"]["wall_time_s"]},
+                       "a2": {"name": "a2", "wall_time_s": results["a2"]["wall_time_s"]},
+                       "b1": {"name": "b1", "wall_time_s": results["b1"]["wall_time_s"]}}  # fmt: skip
+    assert [n for n, _ in log if n.startswith("a")] == ["a1", "a2"] and {t for _, t in log} == {1}
+    assert pipe.child_threads is None
+    log.clear()
+    with pytest.raises(RuntimeError, match="c1"):
+        pipe.lanes([("a1", step("a1")), ("c1", step("c1", fail=True))], [("d1", step("d1"))])
+    assert [n for n, _ in log] in (["c1", "d1"], ["d1", "c1"])  # a1 was done before; d1 ran to its end
+    assert (tmp_path / "p" / "d1" / "step.json").is_file() and not (tmp_path / "p" / "c1" / "step.json").exists()
+
+
 def test_mixed_windows_keep_their_shares():
     data = synthetic_dataset("go2", num_rows=240, episode_length=60, seed=0)
     store = TransitionStore(data, window=10)

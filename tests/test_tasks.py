@@ -71,10 +71,15 @@ def test_configs_instantiate_with_rwm_additions(configs, task):
     assert (wm.history_length, wm.forecast_horizon) == (32, 8)
     assert wm.ensemble_size >= 1 and im.uncertainty_penalty >= 0.0
     assert im.uncertainty_penalty == (1.0 if stage == "Offline" else 0.0)
+    # a fall's tilt ends training episodes (imagination reads it from the predicted gravity); Play, whose
+    # terminations define the harness's falls, keeps base contact only
+    tilt = getattr(env_cfg.terminations, "bad_orientation", None)
     if stage == "Play":
         assert obs.policy.enable_corruption is False and env_cfg.events.push_robot is None
+        assert tilt is None and env_cfg.terminations.base_contact is not None
     else:
         assert obs.policy.enable_corruption is True
+        assert tilt.func.__name__ == "bad_orientation" and 0.5 < tilt.params["limit_angle"] < 1.57
 
 
 def test_rewards_stay_isaac_labs(configs):

@@ -14,7 +14,7 @@ from ..tasks import experiment_name
 from .run import SCRIPTS, Pipeline, Scale
 
 DEMO = Scale(init_envs=0, init_iterations=0, init_minutes=None, save_interval=10, collect_envs=64, collect_steps=300,
-             heldout_envs=0, world_model_seconds=0, offline_iterations=40, finetune_iterations=0, finetune_real_envs=0,
+             heldout_envs=0, world_model_seconds=0, offline_iterations=40, offline_phases=(), finetune_iterations=0, finetune_real_envs=0,
              imagined_envs=512, curve_envs=0, curve_seconds=0, eval_envs=32,
              eval_seconds=10.0, probe_steps=0, isaaclab_check=())  # fmt: skip
 SHIPPED = ("init", "data_policy", "offline", "offline_lambda0", "finetune")

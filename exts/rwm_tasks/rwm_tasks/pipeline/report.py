@@ -13,7 +13,7 @@ from ..world_model.files import atomic_write, write_json
 POLICIES = (
     ("init", "model-free PPO (Init, last checkpoint)"),
     ("data_policy", "data policy (early Init checkpoint)"),
-    ("offline", "MOPO-PPO offline, chosen lambda"),
+    ("offline", "MOPO-PPO offline, lambda raised in phases from the lambda = 0 policy"),
     ("offline_lambda0", "MOPO-PPO offline, lambda = 0"),
     ("finetune", "MBPO-PPO finetune from the data policy"),
 )
@@ -49,7 +49,7 @@ def _versions() -> dict:
 
 def _commands(pipeline) -> dict:
     out = {}
-    for step in ("init", "world_model", "offline", "offline_lambda0", "finetune"):
+    for step in ("init", "world_model", "offline_lambda0", *pipeline.offline_phase_steps(), "finetune"):
         log = pipeline.path(step, "log.txt")
         if os.path.isfile(log):
             with open(log) as f:
@@ -115,8 +115,16 @@ def _lambda_line(probe: dict) -> str:
 
 def _trained_lambdas(results: dict) -> str:
     """The lambda each policy was trained with (from its step), beside the one the probe gives now."""
-    used = {n: results[n].get("lambda") for n in ("offline", "offline_lambda0", "finetune") if n in results}
+    used = {n: v["lambda"] for n, v in results.items() if isinstance(v, dict) and v.get("lambda") is not None}
     return "Trained with lambda " + ", ".join(f"{v:.4g} ({n})" for n, v in used.items() if v is not None) + "."
+
+
+def _wall_time_s(pipeline, results: dict) -> float:
+    """The steps' wall times, the offline lane and the finetune lane (run side by side) counted as the longer."""
+    t = {k: v.get("wall_time_s", 0.0) for k, v in results.items() if isinstance(v, dict)}
+    offline = sum(t.get(n, 0.0) for n in ("offline_lambda0", *pipeline.offline_phase_steps()))
+    lanes = {"offline_lambda0", *pipeline.offline_phase_steps(), "finetune"}
+    return sum(v for k, v in t.items() if k not in lanes) + max(offline, t.get("finetune", 0.0))
 
 
 def write_pipeline_report(pipeline, results: dict) -> str:
@@ -147,7 +155,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "finetune_uses_at_most_a_fifth": (mbpo_used is not None and ppo_needed is not None and mbpo_used * 5 <= ppo_needed),
         "imagined_over_real_return": agreement,
         "imagined_within_20_percent": {n: (a is not None and abs(a - 1.0) <= 0.2) for n, a in agreement.items()},
-        "wall_time_min": round(sum(r.get("wall_time_s", 0.0) for r in results.values() if isinstance(r, dict)) / 60, 1),
+        "wall_time_min": round(_wall_time_s(pipeline, results) / 60, 1),
     }
     _bar_chart(rows, pipeline.path("scores.png"))
     fmt = lambda v, p=3: "-" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.{p}f}")  # noqa: E731

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from ..launch import find_checkpoint
@@ -42,6 +43,9 @@ class Scale:
     heldout_envs: int
     world_model_seconds: float
     offline_iterations: int
+    """Iterations of MOPO-PPO with lambda = 0 (the twin, and the start of the penalised policy)."""
+    offline_phases: tuple[tuple[float, int], ...]
+    """(penalty share, iterations) of each phase of the penalised policy after the lambda-0 start."""
     finetune_iterations: int
     finetune_real_envs: int
     imagined_envs: int
@@ -57,17 +61,17 @@ class Scale:
 SCALES = {
     "smoke": Scale(init_envs=64, init_iterations=3, init_minutes=None, save_interval=1, collect_envs=16,
                    collect_steps=120, heldout_envs=4, world_model_seconds=15, offline_iterations=2,
-                   finetune_iterations=2, finetune_real_envs=4, imagined_envs=64,
+                   offline_phases=((2.5, 2), (5.0, 2)), finetune_iterations=2, finetune_real_envs=4, imagined_envs=64,
                    curve_envs=4, curve_seconds=1.0, eval_envs=8, eval_seconds=2.0, probe_steps=20,
                    isaaclab_check=()),
     "quick": Scale(init_envs=1024, init_iterations=2000, init_minutes=10, save_interval=20, collect_envs=128,
                    collect_steps=500, heldout_envs=16, world_model_seconds=240, offline_iterations=60,
-                   finetune_iterations=40, finetune_real_envs=16, imagined_envs=1024,
+                   offline_phases=((2.5, 60), (5.0, 60)), finetune_iterations=40, finetune_real_envs=16, imagined_envs=1024,
                    curve_envs=32, curve_seconds=10.0, eval_envs=32, eval_seconds=10.0, probe_steps=100,
                    isaaclab_check=()),
     "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=256,
                   collect_steps=1000, heldout_envs=32, world_model_seconds=900, offline_iterations=250,
-                  finetune_iterations=210, finetune_real_envs=16, imagined_envs=1024,
+                  offline_phases=((2.5, 500), (5.0, 500)), finetune_iterations=210, finetune_real_envs=16, imagined_envs=1024,
                   curve_envs=32, curve_seconds=10.0, eval_envs=64, eval_seconds=20.0, probe_steps=200,
                   isaaclab_check=("init", "offline", "finetune")),
 }  # fmt: skip
@@ -75,11 +79,13 @@ SCALES = {
 DATA_POLICY_SCORE = 0.5
 """The data policy is the earliest Init checkpoint scoring at least this (RWM-U: a mediocre data policy)."""
 OFFLINE_PENALTY_SHARE = 2.5
-"""Offline lambda: the data policy's mean penalty is this share of its raw imagined reward. Measured on Go2
-(frozen model, fresh policy, scored in MuJoCo): shares 0 and 0.5 learned gaits the model misjudged (25 and 15
-falls per env-minute in real physics, imagined return positive, real negative); 2.5 kept the policy where the
-model is right (0.09 falls per minute, imagined and real return within 5 %), though standing rather than
-walking after 250 iterations (1.25 for 650 iterations, or 2.5 above the data policy's own u: no walking either)."""
+"""Offline lambda: the data policy's mean penalty is this share of its raw imagined reward (the scale's phases
+use shares of the same probe). Measured on Go2 (frozen model, scored in MuJoCo): from a fresh policy, shares 0
+and 0.5 learned gaits the model misjudged (25 and 15 falls per env-minute, imagined return positive, real
+negative) and 2.5 stood still (0.18 after 250 iterations, still standing after 425; 1.25: 0.15 after 650).
+Started from the lambda-0 policy, which walks in imagination, share 2.5 for 500 iterations reached 0.42
+(falls 25 -> 9.5 per minute) and share 5 for 250 more 0.71 (2.3 falls per minute): the penalty pulls a
+walking gait back to where the model is right, where from standing it only kept the policy standing."""
 FINETUNE_PENALTY_SHARE = 0.5
 """Finetune lambda, as above: new real data keep correcting the model, so a lighter penalty suffices."""
 
@@ -93,6 +99,8 @@ class Pipeline:
         self.scale = SCALES[scale]
         self.init = os.path.abspath(init) if init else None
         self.task = lambda stage: robot_task(robot, stage)  # noqa: E731
+        self.child_threads: int | None = None
+        """Torch threads of each child process while steps run side by side (None: the child's default)."""
         os.makedirs(self.out, exist_ok=True)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -116,14 +124,18 @@ class Pipeline:
         os.makedirs(self.path(step), exist_ok=True)
         command = [sys.executable, *argv]
         print(f"[pipeline] {step}: {' '.join(command)}", flush=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.child_threads:
+            env["OMP_NUM_THREADS"] = str(self.child_threads)
+        tag = f"[{step}] " if self.child_threads else ""
         with open(self.path(step, "log.txt"), "a") as log:
             log.write(f"$ {' '.join(command)}\n")
             proc = subprocess.Popen(command, cwd=self.path(step), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+                                    text=True, env=env)  # fmt: skip
             for line in proc.stdout:
                 log.write(line)
                 if not line.startswith((" ", "\x1b", "#")) or "Learning iteration" in line:
-                    print(f"  {line.rstrip()}", flush=True)
+                    print(f"  {tag}{line.strip()}", flush=True)
             if proc.wait() != 0:
                 raise RuntimeError(f"pipeline step '{step}' failed (exit {proc.returncode}); see {self.path(step, 'log.txt')}")
 
@@ -141,18 +153,39 @@ class Pipeline:
         start = time.time()
         return self.finish(name, fn(), start)
 
+    def lanes(self, *lanes: list[tuple[str, object]]) -> dict:
+        """Lanes of steps side by side, each lane's steps in order, every child process on an equal share of
+        the cores (two training processes with a thread per core each ran several times slower than with one).
+        Returns every step's result; a failing step fails the whole call after the other lanes end."""
+
+        def run_lane(lane):
+            return {name: self.step(name, fn) for name, fn in lane}
+
+        self.child_threads = max(1, (os.cpu_count() or 1) // len(lanes))
+        try:
+            with ThreadPoolExecutor(len(lanes)) as pool:
+                futures = [pool.submit(run_lane, lane) for lane in lanes]
+                results = [f.result() for f in futures]
+        finally:
+            self.child_threads = None
+        return {name: r for lane in results for name, r in lane.items()}
+
     # -- steps --------------------------------------------------------------------------------------------
     def run_all(self) -> dict:
+        from ..training.imagination_probe import choose_penalty
+
         s = self.scale
         results = {"init": self.step("init", self.init_policy)}
         results["data_policy"] = self.step("data_policy", lambda: self.data_policy(results["init"]))
         results["collect"] = self.step("collect", self.collect)
         results["world_model"] = self.step("world_model", self.world_model)
         results["probe"] = self.step("probe", self.probe)
-        lam = results["probe"]["lambda"]
-        results["offline"] = self.step("offline", lambda: self.offline("offline", lam))
-        results["offline_lambda0"] = self.step("offline_lambda0", lambda: self.offline("offline_lambda0", 0.0))
-        results["finetune"] = self.step("finetune", lambda: self.finetune(results["probe"]["finetune_lambda"]))
+        offline = [("offline_lambda0", lambda: self.offline("offline_lambda0", 0.0, s.offline_iterations))]
+        for k, (share, iterations) in enumerate(s.offline_phases):  # each phase from the previous one's policy
+            previous, name = offline[-1][0], self.offline_phase_steps()[k]
+            offline.append((name, lambda n=name, p=previous, sh=share, it=iterations: self.offline(
+                n, choose_penalty(results["probe"]["data_policy"], sh), it, self.path(p, "model.pt"))))
+        results.update(self.lanes(offline, [("finetune", lambda: self.finetune(results["probe"]["finetune_lambda"]))]))
         results["evaluate"] = self.step("evaluate", lambda: self.evaluate(results))
         from .report import write_pipeline_report
 
@@ -270,14 +303,20 @@ class Pipeline:
             start = ["--resume", "--load_run", runs[-1]]
         self.run(step, [os.path.join(SCRIPTS, "train.py"), "--task", self.task(stage), *argv, *start])
 
-    def offline(self, step: str, lam: float) -> dict:
-        s = self.scale
+    def offline_phase_steps(self) -> list[str]:
+        """Step names of the penalised offline phases; the last is ``offline``, the policy that ships."""
+        n = len(self.scale.offline_phases)
+        return [f"offline_phase{k + 1}" for k in range(n - 1)] + ["offline"]
+
+    def offline(self, step: str, lam: float, iterations: int, start: str | None = None) -> dict:
+        """MOPO-PPO on the frozen model, from a fresh policy or from ``start`` (the penalised phases start from
+        the lambda-0 policy: see :data:`OFFLINE_PENALTY_SHARE`)."""
         self.train_stage(step, "Offline", [
             "--seed", str(self.seed), "--world_model", self.path("world_model.pt"), "--dataset",
-            self.path("collect", "dataset.npz"), "--max_iterations", str(s.offline_iterations),
+            self.path("collect", "dataset.npz"), "--max_iterations", str(iterations),
             *self._imagination_overrides(lam),
-        ], [])  # fmt: skip
-        return self._final_policy(step, experiment_name(self.task("Offline")), {"lambda": lam})
+        ], ["--checkpoint", start] if start else [])  # fmt: skip
+        return self._final_policy(step, experiment_name(self.task("Offline")), {"lambda": lam, "start": start})
 
     def finetune(self, lam: float) -> dict:
         """MBPO-PPO from the data policy, with an uncertainty penalty (RWM-U online): without it the policy
