@@ -113,9 +113,10 @@ def _lambda_line(probe: dict) -> str:
             f"{data['uncertainty']:.3f}).")
 
 
-def _trained_lambdas(results: dict) -> str:
+def _trained_lambdas(pipeline, results: dict) -> str:
     """The lambda each policy was trained with (from its step), beside the one the probe gives now."""
-    used = {n: v["lambda"] for n, v in results.items() if isinstance(v, dict) and v.get("lambda") is not None}
+    steps = ("offline_lambda0", *pipeline.offline_phase_steps(), "finetune")
+    used = {n: results[n].get("lambda") for n in steps if n in results}
     return "Trained with lambda " + ", ".join(f"{v:.4g} ({n})" for n, v in used.items() if v is not None) + "."
 
 
@@ -196,7 +197,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         *[f"| {name} | " + " | ".join(f"{v:.3f}" for v in e.get("all", [])) + " |" for name, e in errors.items()],
         "",
         *_uncertainty_lines(corr, _calibration(pipeline)),
-        _lambda_line(results["probe"]) + " " + _trained_lambdas(results),
+        _lambda_line(results["probe"]) + " " + _trained_lambdas(pipeline, results),
         "",
         "## Wall time per step",
         "",
