@@ -133,3 +133,18 @@ def test_checkpoint_mismatch_errors(tmp_path):
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an rwm_tasks world-model checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_online_learner_keeps_the_flag_weights_of_a_model_without_optimizer_state():
+    """Finetune from a shipped model (no optimizer state): the learner trains its flags with the weights the
+    model was trained with, not unweighted BCE against a model that still divides the odds by them."""
+    from rwm_tasks.training.world_model_learner import WorldModelLearner
+
+    store, model, trainer = setup()
+    model.set_flag_weights(torch.full_like(model.contact_pos_weight, 3.0), torch.tensor([50.0]))
+    learner = WorldModelLearner(ANYMAL_D, model, CFG, store, updates=1, fitted=True)
+    learner.load_trainer_state({"iteration": 0})  # a shipped model's trainer state: no optimizer
+    assert float(learner.trainer.termination_pos_weight) == 50.0
+    assert torch.equal(learner.trainer.contact_pos_weight, torch.full_like(model.contact_pos_weight, 3.0))
+    learner.update()
+    assert float(model.termination_pos_weight) == 50.0  # the calibration the model reads stays the trained one

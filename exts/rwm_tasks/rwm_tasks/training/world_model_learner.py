@@ -51,8 +51,15 @@ class WorldModelLearner:
     def __init__(self, layout: RobotLayout, model: EnsembleWorldModel, config: TrainConfig, buffer: ReplayBuffer,
                  updates: int, fitted: bool):  # fmt: skip
         self.layout, self.model, self.config, self.buffer, self.updates = layout, model, config, buffer, updates
-        self.trainer: Trainer | None = Trainer(model, config) if fitted else None
+        self.trainer: Trainer | None = self._trainer_of_fitted() if fitted else None
         self.last_logs: dict[str, float] = {}
+
+    def _trainer_of_fitted(self) -> Trainer:
+        """A trainer for a pretrained model, with the flag weights the model was trained with (its buffers): a
+        shipped model carries no optimizer state, and unweighted BCE there would pull its rare termination flag
+        towards 'never' while the model still divides the odds by the old weight."""
+        m = self.model
+        return Trainer(m, self.config, m.contact_pos_weight.clone(), m.termination_pos_weight.clone())
 
     def load_trainer_state(self, state: dict | None) -> None:
         """Continue a saved trainer (optimizer, RNG, step count, flag weights); nothing if none was saved
@@ -60,7 +67,7 @@ class WorldModelLearner:
         if not state or "optimizer" not in state:
             return
         if self.trainer is None:
-            self.trainer = Trainer(self.model, self.config)
+            self.trainer = self._trainer_of_fitted()
         self.trainer.load_state_dict(state)
 
     def ready(self) -> bool:
