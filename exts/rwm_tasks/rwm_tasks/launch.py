@@ -76,7 +76,10 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
         args.sim = "isaaclab" if cuda_available() else "mujoco"
     if stage != "Offline":
         print(f"[rwm_tasks] real env executor: {args.sim} (--sim)")
-    choice = select_runtime(args.device, stage, args.num_envs, requested_physics=args.physics, executor=args.sim)
+    imagined = dict(pairs).get("agent.imagination.num_envs")  # a malformed count: the override check names it
+    choice = select_runtime(args.device, stage, args.num_envs, requested_physics=args.physics, executor=args.sim,
+                            requested_imagined_envs=int(imagined) if imagined and imagined.strip().isdigit() else None)
+    print(choice.describe())
     base = [f"physics={choice.physics}", *selectors]
     env_cfg, agent_cfg = _resolve(task, base)
     picks = overrides.preset_picks({"env": env_cfg, "agent": agent_cfg}, pairs)
@@ -96,13 +99,8 @@ def resolve_configs(args: argparse.Namespace, play: bool = False):
     if args.seed is not None:
         agent_cfg.seed = args.seed
     env_cfg.seed = agent_cfg.seed
-    if hasattr(agent_cfg, "imagination") and choice.num_imagined_envs:
-        if any(o.startswith("agent.imagination.num_envs=") for o in args.overrides):  # the banner says what runs
-            n = agent_cfg.imagination.num_envs
-            choice.num_imagined_envs, choice.reasons = n, [*choice.reasons, f"{n} imagined envs requested"]
-        else:
-            agent_cfg.imagination.num_envs = choice.num_imagined_envs
-    print(choice.describe())
+    if hasattr(agent_cfg, "imagination") and choice.num_imagined_envs and imagined is None:
+        agent_cfg.imagination.num_envs = choice.num_imagined_envs
     try:
         overrides.check_ranges({"env": env_cfg, "agent": agent_cfg})
     except ValueError as err:

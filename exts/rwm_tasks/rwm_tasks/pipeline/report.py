@@ -49,7 +49,7 @@ def _versions() -> dict:
 
 def _commands(pipeline) -> dict:
     out = {}
-    for step in ("init", "world_model", "offline_lambda0", *pipeline.offline_phase_steps(), "finetune"):
+    for step in ("init", "world_model", *pipeline.offline_steps(), "finetune"):
         log = pipeline.path(step, "log.txt")
         if os.path.isfile(log):
             with open(log) as f:
@@ -115,17 +115,16 @@ def _lambda_line(probe: dict) -> str:
 
 def _trained_lambdas(pipeline, results: dict) -> str:
     """The lambda each policy was trained with (from its step), beside the one the probe gives now."""
-    steps = ("offline_lambda0", *pipeline.offline_phase_steps(), "finetune")
-    used = {n: results[n].get("lambda") for n in steps if n in results}
+    used = {n: results[n].get("lambda") for n in (*pipeline.offline_steps(), "finetune") if n in results}
     return "Trained with lambda " + ", ".join(f"{v:.4g} ({n})" for n, v in used.items() if v is not None) + "."
 
 
 def _wall_time_s(pipeline, results: dict) -> float:
     """The steps' wall times, the offline lane and the finetune lane (run side by side) counted as the longer."""
     t = {k: v.get("wall_time_s", 0.0) for k, v in results.items() if isinstance(v, dict)}
-    offline = sum(t.get(n, 0.0) for n in ("offline_lambda0", *pipeline.offline_phase_steps()))
-    lanes = {"offline_lambda0", *pipeline.offline_phase_steps(), "finetune"}
-    return sum(v for k, v in t.items() if k not in lanes) + max(offline, t.get("finetune", 0.0))
+    offline = pipeline.offline_steps()
+    outside = sum(v for k, v in t.items() if k not in (*offline, "finetune"))
+    return outside + max(sum(t.get(n, 0.0) for n in offline), t.get("finetune", 0.0))
 
 
 def write_pipeline_report(pipeline, results: dict) -> str:

@@ -181,9 +181,9 @@ class Pipeline:
         results["collect"] = self.step("collect", self.collect)
         results["world_model"] = self.step("world_model", self.world_model)
         results["probe"] = self.step("probe", self.probe)
-        offline = [("offline_lambda0", lambda: self.offline("offline_lambda0", 0.0, s.offline_iterations))]
-        for k, (share, iterations) in enumerate(s.offline_phases):  # each phase from the previous one's policy
-            previous, name = offline[-1][0], self.offline_phase_steps()[k]
+        steps = self.offline_steps()
+        offline = [(steps[0], lambda: self.offline(steps[0], 0.0, s.offline_iterations))]
+        for name, previous, (share, iterations) in zip(steps[1:], steps, s.offline_phases):  # from the previous policy
             offline.append((name, lambda n=name, p=previous, sh=share, it=iterations: self.offline(
                 n, choose_penalty(results["probe"]["data_policy"], sh), it, self.path(p, "model.pt"))))
         results.update(self.lanes(offline, [("finetune", lambda: self.finetune(results["probe"]["finetune_lambda"]))]))
@@ -304,10 +304,11 @@ class Pipeline:
             start = ["--resume", "--load_run", runs[-1]]
         self.run(step, [os.path.join(SCRIPTS, "train.py"), "--task", self.task(stage), *argv, *start])
 
-    def offline_phase_steps(self) -> list[str]:
-        """Step names of the penalised offline phases; the last is ``offline``, the policy that ships."""
+    def offline_steps(self) -> list[str]:
+        """The offline lane's steps in order: the lambda-0 twin, then one per penalised phase, the last of which
+        is ``offline``, the policy that ships."""
         n = len(self.scale.offline_phases)
-        return [f"offline_phase{k + 1}" for k in range(n - 1)] + ["offline"] if n else []
+        return ["offline_lambda0", *[f"offline_phase{k + 1}" for k in range(n - 1)], *(["offline"] if n else [])]
 
     def offline(self, step: str, lam: float, iterations: int, start: str | None = None) -> dict:
         """MOPO-PPO on the frozen model, from a fresh policy or from ``start`` (the penalised phases start from
