@@ -16,6 +16,7 @@ from rwm_tasks.envs.mujoco.env import MujocoVecEnv
 from rwm_tasks.envs.mujoco.reference import deterministic
 from rwm_tasks.envs.mujoco.tasks import load_task_cfg
 from rwm_tasks.robots import get_description
+from rwm_tasks.world_model.data import WindowBatch
 
 TASKS = {"go2": "RWM-Go2-Init-v0", "anymal_d": "RWM-AnymalD-Init-v0"}
 
@@ -69,6 +70,41 @@ def test_stands_on_default_pose_for_5_s(robot):
     height = s.root_pos[:, 2]
     assert (height > 0.8 * nominal).all(), f"base sank to {height.tolist()} (nominal {nominal:.3f})"
     assert (s.projected_gravity[:, :2].norm(dim=1) < 0.05).all()
+
+
+def _row(obs) -> torch.Tensor:
+    """The data-file row of each env from its ``system_*`` groups."""
+    names = ("system_state", "system_action", "system_contact", "system_termination", "system_extension")
+    return torch.cat([obs[n] for n in names if n in obs], dim=-1)
+
+
+@pytest.mark.parametrize("robot", sorted(TASKS))
+def test_left_right_mirror_is_a_trajectory_of_the_robot(robot):
+    """Env 1 applies the mirror of env 0's actions from the same (symmetric) default pose: its states are the
+    mirror of env 0's and its feet touch down on the mirrored side, which is what the world model's mirror
+    augmentation assumes of the robot."""
+    env = _env(robot, num_envs=2, quiet=True)
+    layout = get_layout(robot)
+    act = layout.column_slices["action"]
+    source, sign = layout.mirror_index()
+    act_source = torch.tensor(source[act]) - act.start
+    act_sign = torch.tensor(sign[act])
+    phase = torch.linspace(0.0, 2.5, 12)  # a different phase per joint: a gait that is not symmetric itself
+    rows = []
+    for t in range(60):
+        a0 = 0.4 * torch.sin(2 * torch.pi * 1.5 * t * 0.02 + phase)
+        obs, _, done, _ = env.step(torch.stack([a0, a0[act_source] * act_sign]))
+        assert not done.any()
+        rows.append(_row(obs))
+    rows = torch.stack(rows, dim=1)  # [2 envs, T, columns]
+    batch = WindowBatch.from_columns(rows, layout)
+    mirrored = batch.select(torch.tensor([0])).mirrored(layout, torch.tensor([True]))
+    other = batch.select(torch.tensor([1]))
+    rel = (mirrored.states - other.states).norm() / other.states.norm()
+    assert rel < 0.02, f"mirrored trajectory differs by {rel:.4f} (relative)"
+    same_contact = (mirrored.contacts == other.contacts).float().mean()
+    assert same_contact > 0.99, f"contacts agree in only {same_contact:.1%} of steps"
+    assert (batch.states[0] - other.states[0]).norm() > 3 * rel * other.states.norm(), "the gait was symmetric"
 
 
 @pytest.mark.parametrize("robot", sorted(TASKS))

@@ -133,6 +133,57 @@ def test_store_across_files_and_normalization_tensors():
     assert store.flag_rates()["termination"].shape == (1,)
 
 
+@pytest.mark.parametrize("layout", [GO2, ANYMAL_D], ids=["go2", "anymal_d"])
+def test_left_right_mirror_swaps_sides_and_keeps_the_default_pose(layout):
+    """Mirroring twice is the identity; left and right legs swap, abduction joints flip, and the default pose
+    (zero in the state's joint_pos - default) stays the default pose."""
+    source, sign = layout.mirror_index()
+    assert sorted(source) == list(range(layout.num_columns))
+    store = TransitionStore(synthetic_dataset(layout, 40, 40, 0), window=40)
+    batch = store.get(torch.tensor([0]))
+    once = batch.mirrored(layout, torch.tensor([True]))
+    twice = once.mirrored(layout, torch.tensor([True]))
+    torch.testing.assert_close(twice.columns(), batch.columns())
+    col = {n: i for i, n in enumerate(layout.state_names)}
+
+    def moved(name: str, factor: float) -> None:
+        group, joint = name.split("/")
+        there = f"{group}/{layout.mirror_name(joint)}"
+        torch.testing.assert_close(once.states[..., col[there]], factor * batch.states[..., col[name]])
+
+    left, right = layout.mirror_legs[0]
+    abduction = next(j for j in layout.joint_names if j.startswith(left) and layout.abduction_joint in j)
+    moved(f"joint_pos/{abduction}", -1.0)
+    moved(f"joint_vel/{abduction}", -1.0)
+    moved(f"joint_pos/{layout.joint_names[-1]}", 1.0)  # a knee
+    for name, factor in (("base_lin_vel/x", 1.0), ("base_lin_vel/y", -1.0), ("base_ang_vel/y", 1.0),
+                         ("base_ang_vel/z", -1.0), ("projected_gravity/y", -1.0)):  # fmt: skip
+        moved(name, factor)
+    torch.testing.assert_close(once.terminations, batch.terminations)
+    body = {n: i for i, n in enumerate(layout.contact_bodies)}
+    foot = layout.foot_bodies[0]
+    assert torch.equal(once.contacts[..., body[layout.mirror_name(foot)]], batch.contacts[..., body[foot]])
+    # the default pose in absolute angles mirrors onto itself
+    jp = layout.state_slice("joint_pos")
+    default = torch.tensor(layout.default_joint_pos)
+    absolute = batch.states[..., jp] + default
+    expected = absolute[..., torch.tensor(source[jp]) - jp.start] * torch.tensor(sign[jp])
+    torch.testing.assert_close(once.states[..., jp] + default, expected)
+    assert layout.mirror_name(f"{right}_x") == f"{left}_x" and layout.mirror_name("base") == "base"
+
+
+def test_mirrored_batch_changes_only_the_chosen_windows():
+    store = TransitionStore(synthetic_dataset(GO2, 200, 100, 1), window=20)
+    batch = store.sample(6, torch.Generator().manual_seed(0))
+    which = torch.tensor([True, False, True, False, False, True])
+    out = batch.mirrored(GO2, which)
+    assert torch.equal(out.keys, batch.keys)
+    for i, w in enumerate(which):
+        assert torch.equal(out.states[i], batch.states[i]) != bool(w)
+        assert torch.equal(out.actions[i], batch.actions[i]) != bool(w)
+    torch.testing.assert_close(out.extension, batch.extension)  # base height has no side
+
+
 # --- replay buffer -------------------------------------------------------------------------------------------------
 def _step(t, e=3, layout=ANYMAL_D):
     states = torch.full((e, layout.state_dim), float(t)) + torch.arange(e).view(-1, 1) * 1000

@@ -67,6 +67,24 @@ def test_fed_back_samples_carry_gradients():
     assert model.logstd_max.grad is not None and model.logstd_max.grad.abs().sum() > 0
 
 
+def test_trainer_mirrors_a_random_half_of_each_batch():
+    cfg = dataclasses.replace(CFG, mirror=True, batch_size=64)
+    store, model, trainer = setup(GO2, cfg=cfg)
+    seen = []
+    trainer.train_step = seen.append
+    trainer.update(store)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    drawn = store.sample(cfg.batch_size, generator)
+    which = torch.rand(cfg.batch_size, generator=generator) < 0.5
+    assert 16 < int(which.sum()) < 48
+    torch.testing.assert_close(seen[0].columns(), drawn.mirrored(GO2, which).columns())
+    assert not torch.equal(seen[0].states, drawn.states)
+    del trainer.train_step
+    before = trainer.validation_loss(store.evenly_spaced(32))["loss"]
+    trainer.fit(store, 60)
+    assert trainer.validation_loss(store.evenly_spaced(32))["loss"] < before
+
+
 def test_bootstrap_weights_and_pos_weight():
     w = bootstrap_weights(5, 100, torch.Generator().manual_seed(0))
     assert w.shape == (5, 100) and torch.all(w.sum(1) == 100)

@@ -131,12 +131,15 @@ def test_u_higher_on_shifted_data_and_eval_reports_it(prior_scale):
                             ood_data=shifted, num_boot=200)  # fmt: skip
     assert report["ood"]["ood_u_mean"] > 1.25 * report["ood"]["test_u_mean"]
     assert report["ood"]["auroc"] > 0.9  # nearly every shifted window has a higher u than every held-out one
+    assert report["ood"]["auroc_of_error"] > 0.9  # and the model is wrong there
+    assert report["ood"]["ood_error_mean"] > report["ood"]["test_error_mean"]
     c = report["correlation"]
     assert c["num_windows"] == 2 * len(range(0, 200 - 8 - 20 + 1, 10))
     assert set(c["normalised"]) >= {"pearson", "pearson_ci", "spearman", "spearman_ci"} and "raw" in c
     assert set(report["calibration"]["per_head"]) == {"all", *ANYMAL_D.state_slices}
     text = format_report(report)
     assert "AUROC" in text and "within +-1 predicted std" in text and "normalised" in text
+    assert "the model's true error separates them with AUROC" in text
 
 
 def test_std_not_pinned_at_a_bound_after_training():

@@ -32,6 +32,14 @@ STATE_GROUPS: tuple[tuple[str, int], ...] = (
 )
 """Ordered (name, dim) groups of the world-model state."""
 
+MIRROR_SIGNS: dict[str, tuple[float, float, float]] = {
+    "base_lin_vel": (1.0, -1.0, 1.0),
+    "base_ang_vel": (-1.0, 1.0, -1.0),
+    "projected_gravity": (1.0, -1.0, 1.0),
+}
+"""Sign of each base-frame axis under the left-right mirror (y -> -y): vectors flip y, the angular velocity
+(an axial vector) flips x and z."""
+
 CONTACT_THRESHOLD_N = 1.0
 """A body is in contact when the norm of its net contact force exceeds this (newtons)."""
 
@@ -58,6 +66,11 @@ class RobotLayout:
     extension_groups: tuple[tuple[str, int], ...] = ()
     """Extra continuous quantities a reward needs beyond the state (e.g. Go2's base height), predicted by
     the world model's extension head and stored after the termination column in data files."""
+    mirror_legs: tuple[tuple[str, str], ...] = ()
+    """(left, right) leg name prefixes that swap under the left-right mirror."""
+    abduction_joint: str = ""
+    """Name part of the joints that rotate about the base's x axis: their angle flips sign under the mirror
+    (the other joints' angles keep theirs, as the left and right axes point the same way)."""
 
     @property
     def default_joint_pos(self) -> tuple[float, ...]:
@@ -156,6 +169,31 @@ class RobotLayout:
             "dt": self.dt,
         }
 
+    # --- left-right mirror ---------------------------------------------------------------------------------
+    def mirror_name(self, name: str) -> str:
+        """``name`` with its leg prefix swapped for the other side's (names of no leg unchanged)."""
+        leg, sep, rest = name.partition("_")
+        pairs = {a: b for pair in self.mirror_legs for a, b in (pair, pair[::-1])}
+        return pairs[leg] + sep + rest if sep and leg in pairs else name
+
+    def mirror_index(self) -> tuple[list[int], list[float]]:
+        """(source column, sign) of every data column of the mirrored row: ``mirrored[:, i] = sign[i] *
+        row[:, source[i]]``. A robot walking its mirrored states and actions makes a trajectory of itself."""
+        if not self.mirror_legs:
+            raise ValueError(f"robot '{self.robot}' has no left-right mirror in its layout")
+        names = self.column_names
+        where = {n: i for i, n in enumerate(names)}
+        source, sign = [], []
+        for name in names:
+            group, _, part = name.partition("/")
+            if group in MIRROR_SIGNS:
+                source.append(where[name])
+                sign.append(MIRROR_SIGNS[group]["xyz".index(part)])
+                continue
+            source.append(where[f"{group}/{self.mirror_name(part)}"])
+            sign.append(-1.0 if part in self.joint_names and self.abduction_joint in part.split("_") else 1.0)
+        return source, sign
+
     def check_compatible(self, other: dict, what: str = "data") -> None:
         """Raise ``ValueError`` naming the first field where ``other`` (a :meth:`to_dict`) differs."""
         mine = self.to_dict()
@@ -183,6 +221,8 @@ GO2 = RobotLayout(
     foot_bodies=("FL_foot", "FR_foot", "RL_foot", "RR_foot"),
     base_body="base",
     extension_groups=(("base_height", 1),),  # Isaac Lab 3.0's Go2 task penalises base height
+    mirror_legs=(("FL", "FR"), ("RL", "RR")),
+    abduction_joint="hip",
 )
 
 ANYMAL_D = RobotLayout(
@@ -195,6 +235,8 @@ ANYMAL_D = RobotLayout(
     thigh_bodies=("LF_THIGH", "LH_THIGH", "RF_THIGH", "RH_THIGH"),
     foot_bodies=("LF_FOOT", "LH_FOOT", "RF_FOOT", "RH_FOOT"),
     base_body="base",
+    mirror_legs=(("LF", "RF"), ("LH", "RH")),
+    abduction_joint="HAA",
 )
 
 LAYOUTS: dict[str, RobotLayout] = {"go2": GO2, "anymal_d": ANYMAL_D}

@@ -42,6 +42,8 @@ class WorldModelCfg:
     """'mse_nll' (the mean by squared error, the std by likelihood of one-step errors), 'nll' or 'mse'."""
     step_weight_decay: float = TrainConfig.alpha
     """alpha: weight alpha**k of forecast step k (1: plain mean)."""
+    mirror: bool = TrainConfig.mirror
+    """Also train on left-right mirrored windows (half of each batch)."""
     updates_per_iteration: int = 10
     """Gradient steps on the world model per runner iteration (online stages)."""
     replay_capacity_per_env: int = 1000

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--history-weight", type=float, default=d.history_weight,
                    help="weight of the auxiliary teacher-forced one-step loss on the history rows (0 = pure RWM)")
     t.add_argument("--no-bootstrap", action="store_true", help="all heads see the same minibatch")
+    t.add_argument("--mirror", action="store_true",
+                   help="also train on left-right mirrored windows (half of each minibatch): more accurate on "
+                        "motions the data has only on one side, less uncertain there too")  # fmt: skip
     t.add_argument("--bootstrap-block", type=int, default=0,
                    help="window starts sharing one bootstrap weight per head (0: four window lengths)")
     t.add_argument("--no-std-calibration", action="store_true",
@@ -186,7 +189,7 @@ def _train(args) -> int:
         history=args.history, forecast=args.forecast, alpha=args.alpha, loss=args.loss, batch_size=args.batch_size,
         learning_rate=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
         bootstrap=not args.no_bootstrap, bootstrap_block=args.bootstrap_block, history_weight=args.history_weight,
-        seed=args.seed)  # fmt: skip
+        mirror=args.mirror, seed=args.seed)  # fmt: skip
     try:
         train_data = _load_files(args.data, layout, args, None)
         if args.eval_data:

@@ -20,7 +20,7 @@ def train_config(wm_cfg, seed: int) -> TrainConfig:
     return TrainConfig(
         history=wm_cfg.history_length, forecast=wm_cfg.forecast_horizon, alpha=wm_cfg.step_weight_decay,
         loss=wm_cfg.loss, batch_size=wm_cfg.batch_size, learning_rate=wm_cfg.learning_rate,
-        weight_decay=wm_cfg.weight_decay, grad_clip=wm_cfg.grad_clip, seed=seed,
+        weight_decay=wm_cfg.weight_decay, grad_clip=wm_cfg.grad_clip, mirror=wm_cfg.mirror, seed=seed,
     )  # fmt: skip
 
 

@@ -382,6 +382,17 @@ class WindowBatch:
     def __len__(self) -> int:
         return self.states.shape[0]
 
+    def columns(self) -> Tensor:
+        """[n, W, columns] in the data-file column order."""
+        return torch.cat([self.states, self.actions, self.contacts, self.terminations, self.extension], dim=-1)
+
+    def mirrored(self, layout: RobotLayout, which: Tensor) -> WindowBatch:
+        """The batch with the windows where ``which`` [n] (bool) is true mirrored left-right (same keys)."""
+        source, sign = layout.mirror_index()
+        columns = self.columns()
+        flipped = columns[..., source] * torch.tensor(sign, dtype=columns.dtype, device=columns.device)
+        return WindowBatch.from_columns(torch.where(which[:, None, None], flipped, columns), layout, self.keys)
+
     def select(self, idx: Tensor) -> WindowBatch:
         """The windows at ``idx``."""
         keys = None if self.keys is None else self.keys[idx]

@@ -21,7 +21,9 @@ Protocol:
   over the windows at each step; asks whether u grows with the horizon like the error) and pooled over
   (window, step) pairs, both in normalised units.
 - out-of-distribution (``ood_data``): AUROC of the window-averaged u for telling the OOD windows from the
-  held-out ones (same protocol on both; 0.5 = no signal, 1 = u of every OOD window above every held-out one).
+  held-out ones (same protocol on both; 0.5 = no signal, 1 = u of every OOD window above every held-out one),
+  and the same AUROC of the window's true error: data of another policy is not always harder for the model,
+  and u can only be asked to rise where the error does.
 - calibration: share of one-step errors within +-1 predicted std per state group (see
   :func:`~rwm_tasks.world_model.uncertainty.calibration`; 0.683 for a calibrated Gaussian).
 """
@@ -40,7 +42,7 @@ from .data import TransitionData, TransitionStore, WindowBatch
 from .model import EnsembleWorldModel
 from .stepper import ModelStepper
 from .files import save_figure
-from .uncertainty import auroc, calibration, correlation_ci, strided_windows, window_scores
+from .uncertainty import calibration, correlation_ci, ood_report, strided_windows, window_scores
 
 DEFAULT_HORIZONS = (1, 8, 32, 100)
 DEFAULT_NOISE_SCALES = (0.1, 0.2, 0.4, 0.8)
@@ -256,10 +258,8 @@ def evaluate_model(
             odatas = ood_data if isinstance(ood_data, list) else [ood_data]
             ood_rollout, ood_valid = _strided_rollout(model, odatas, history, correlation_steps,
                                                       correlation_stride, min_steps, correlation_windows)  # fmt: skip
-            ood_u = window_scores(model, ood_rollout.pred, ood_rollout.true, ood_rollout.epistemic, ood_valid)["u"]
-            test_u = torch.tensor(report["correlation"]["window_u"])
-            report["ood"] = {"auroc": auroc(test_u, ood_u), "num_windows": len(ood_u), "test_u_mean": float(
-                test_u.mean()), "ood_u_mean": float(ood_u.mean()), "window_u": ood_u.tolist()}  # fmt: skip
+            ood = window_scores(model, ood_rollout.pred, ood_rollout.true, ood_rollout.epistemic, ood_valid)
+            report["ood"] = ood_report(report["correlation"], ood)
     cal_batch, _ = strided_windows(datas, history, 1, 1)
     if len(cal_batch) > calibration_windows:
         pick = torch.linspace(0, len(cal_batch) - 1, calibration_windows).round().long().unique()
@@ -301,6 +301,10 @@ def format_report(report: dict) -> str:
         o = report["ood"]
         lines.append(f"out-of-distribution data: AUROC of u {o['auroc']:.3f} ({o['num_windows']} OOD windows; mean u "
                      f"held-out {o['test_u_mean']:.3f}, OOD {o['ood_u_mean']:.3f})")
+        if "auroc_of_error" in o:
+            lines.append(f"  the model's true error separates them with AUROC {o['auroc_of_error']:.3f} (mean error "
+                         f"held-out {o['test_error_mean']:.2f}, OOD {o['ood_error_mean']:.2f}, u's units; raw "
+                         f"relative L1: AUROC {o['auroc_of_error_raw']:.3f})")
     if "calibration" in report:
         cal = report["calibration"]
         names = list(cal["per_head"])

@@ -80,6 +80,12 @@ class TrainConfig:
     """Weight of an auxiliary teacher-forced one-step loss on the history rows (0: the pure RWM loss). The GRU
     has computed the history features anyway, so 31 extra targets per window cost only the heads; on the
     ANYmal D slice it lowered the held-out 8-step error after 300 steps from 0.84 to 0.77."""
+    mirror: bool = False
+    """Mirror a random half of each minibatch left-right (the robot's mirrored motion is a motion of the
+    robot, so this doubles the data for free). On the ANYmal D split it lowered the one-step error on part1
+    from 0.350 to 0.270 and the 8-step error from 0.492 to 0.362 in the same iterations, but u then ranked
+    part1's windows by error less well (Spearman 0.945 -> 0.717): part1 walks to the side part0's mirror
+    covers, so it is less new to the model. Off by default; turn it on for accuracy."""
     logstd_bound_weight: float = 0.01
     """Penalty on the width of the learnable log-std bounds (they widen only where the NLL needs it)."""
     seed: int = 0
@@ -339,6 +345,8 @@ class Trainer:
         each rank draws ``batch_size`` windows and trains on its strided share (ranks with one seed and the
         same data draw the same windows, so the shares split one total batch)."""
         batch = source.sample(self.config.batch_size, self.generator)
+        if self.config.mirror:
+            batch = batch.mirrored(source.layout, torch.rand(len(batch), generator=self.generator) < 0.5)
         if distributed.is_distributed():
             batch = batch.select(distributed.shard_indices(len(batch)))
         return self.train_step(batch)

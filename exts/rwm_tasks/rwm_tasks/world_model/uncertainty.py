@@ -100,6 +100,25 @@ def auroc(negative, positive) -> float:
     return float(u / (len(neg) * len(pos)))
 
 
+def ood_report(held_out: dict, ood: dict[str, Tensor]) -> dict:
+    """AUROC of u for telling the OOD windows (``ood``: :func:`window_scores`) from the held-out ones (the
+    correlation report), beside the AUROC of the model's true error: how much harder the OOD data really is
+    for the model, the separation a perfect error predictor would reach."""
+    test_u, test_err = torch.tensor(held_out["window_u"]), torch.tensor(held_out["window_error"])
+    return {
+        "auroc": auroc(test_u, ood["u"]),
+        "auroc_of_error": auroc(test_err, ood["error_normalised"]),
+        "auroc_of_error_raw": auroc(torch.tensor(held_out["window_error_raw"]), ood["error_raw"]),
+        "num_windows": len(ood["u"]),
+        "test_u_mean": float(test_u.mean()),
+        "ood_u_mean": float(ood["u"].mean()),
+        "test_error_mean": float(test_err.mean()),
+        "ood_error_mean": float(ood["error_normalised"].mean()),
+        "window_u": ood["u"].tolist(),
+        "window_error": ood["error_normalised"].tolist(),
+    }
+
+
 @torch.no_grad()
 def one_step_predictions(model: EnsembleWorldModel, batch: WindowBatch, history: int):
     """Every head's prediction of row ``history`` of each window from the true rows before it: means and
