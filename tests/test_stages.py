@@ -145,3 +145,25 @@ def test_negative_uncertainty_penalty(tmp_path, anymal_model, shared_data):
 def test_offline_needs_a_dataset(tmp_path, anymal_model):
     _fails_cleanly(tmp_path, "--task", "RWM-AnymalD-Offline-v0", "--world_model", str(anymal_model),
                    message="needs a dataset")  # fmt: skip
+
+
+def test_finetune_from_a_finetune_checkpoint_counts_the_earlier_real_steps(tmp_path):
+    """A Finetune run continued from another Finetune run's checkpoint counts that run's real steps up to the
+    checkpoint, and a shared dataset once; an Init checkpoint brings none."""
+    import json
+
+    from rwm_tasks.training.stages import RUN_INFO_FILE, chained_transitions
+
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    data = str(tmp_path / "dataset.npz")
+    (earlier / RUN_INFO_FILE).write_text(json.dumps({
+        "stage": "Finetune", "dataset": data, "real_transitions_before": 1000 + 64, "iteration_offset": 100,
+        "real_transitions_per_iteration": 16 * 24}))  # fmt: skip
+    ckpt = str(earlier / "model_109.pt")
+    assert chained_transitions(ckpt, data, 1000) == 64 + 10 * 16 * 24
+    assert chained_transitions(ckpt, str(tmp_path / "other.npz"), 500) == 1000 + 64 + 10 * 16 * 24
+    assert chained_transitions(ckpt, None, 0) == 1000 + 64 + 10 * 16 * 24
+    (earlier / RUN_INFO_FILE).write_text(json.dumps({"stage": "Offline"}))
+    assert chained_transitions(ckpt, data, 1000) == 0
+    assert chained_transitions(str(tmp_path / "model_5.pt"), data, 1000) == 0  # no run facts beside it

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import torch
@@ -43,6 +44,24 @@ from .world_model_learner import WorldModelLearner, new_model, train_config
 DATASET_FILE = "dataset.npz"
 RUN_INFO_FILE = "rwm_run.json"
 """Facts of a run (stage, inputs, how many real transitions it used, its resumes), read by the evaluation report."""
+
+
+def chained_transitions(policy_path: str, dataset: str | None, dataset_rows: int) -> int:
+    """Real transitions a Finetune run's policy already used beyond this run's dataset: a checkpoint of
+    another Finetune run brings that run's count up to it (its dataset counted once when it is this run's
+    too); any other checkpoint brings none (the data policy's own training is not the model-based cost)."""
+    info_path = os.path.join(os.path.dirname(os.path.abspath(policy_path)), RUN_INFO_FILE)
+    it = re.fullmatch(r"model_(\d+)\.pt", os.path.basename(policy_path))
+    if it is None or not os.path.isfile(info_path):
+        return 0
+    with open(info_path) as f:
+        info = json.load(f)
+    if info.get("stage") != "Finetune":
+        return 0
+    used = info["real_transitions_before"] + (int(it.group(1)) - info["iteration_offset"] + 1) * info[
+        "real_transitions_per_iteration"]  # fmt: skip
+    same = bool(dataset and info.get("dataset")) and os.path.abspath(dataset) == os.path.abspath(info["dataset"])
+    return used - dataset_rows if same else used
 
 
 def history_sampler(source, history: int, generator: torch.Generator):
@@ -266,7 +285,9 @@ def finetune(args, env_cfg, agent_cfg, log_dir, resume_path) -> int:
             imagination.reset()
         iterations = state.start(runner, agent_cfg.max_iterations, vec)
         print(f"[rwm_tasks] Finetune: policy {policy_path}, world model {model_path}, pretraining data {data_path}")
-        before = (len(pretraining) if pretraining is not None else 0) + len(buffer)
+        rows = len(pretraining) if pretraining is not None else 0
+        earlier = 0 if state.resuming else chained_transitions(policy_path, data_path, rows)
+        before = rows + len(buffer) + earlier
         _write_run_files(log_dir, env_cfg, agent_cfg, spec, {
             "stage": "Finetune", "task": args.task, "policy": policy_path, "world_model": model_path,
             "dataset": data_path, "real_transitions_before": before,
