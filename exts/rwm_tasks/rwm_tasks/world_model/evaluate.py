@@ -299,12 +299,12 @@ def format_report(report: dict) -> str:
                      f"pooled (window, step) Pearson {c['pooled_pearson']:.3f} Spearman {c['pooled_spearman']:.3f}")
     if "ood" in report:
         o = report["ood"]
-        lines.append(f"out-of-distribution data: AUROC of u {o['auroc']:.3f} ({o['num_windows']} OOD windows; mean u "
-                     f"held-out {o['test_u_mean']:.3f}, OOD {o['ood_u_mean']:.3f})")
-        if "auroc_of_error" in o:
-            lines.append(f"  the model's true error separates them with AUROC {o['auroc_of_error']:.3f} (mean error "
-                         f"held-out {o['test_error_mean']:.2f}, OOD {o['ood_error_mean']:.2f}, u's units; raw "
-                         f"relative L1: AUROC {o['auroc_of_error_raw']:.3f})")
+        lines.append(f"out-of-distribution data: AUROC of u {o['auroc']:.3f} ({o['num_windows']} OOD windows; median u "
+                     f"held-out {o['test_u_median']:.3f}, OOD {o['ood_u_median']:.3f}; a few diverging windows can "
+                     f"dominate the means: {o['test_u_mean']:.3f}, {o['ood_u_mean']:.3f})")
+        lines.append(f"  the model's true error separates them with AUROC {o['auroc_of_error']:.3f} (median error in u's "
+                     f"units held-out {o['test_error_median']:.2f}, OOD {o['ood_error_median']:.2f}; as raw relative "
+                     f"L1: AUROC {o['auroc_of_error_raw']:.3f})")
     if "calibration" in report:
         cal = report["calibration"]
         names = list(cal["per_head"])

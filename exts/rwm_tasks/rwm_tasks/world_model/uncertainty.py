@@ -112,8 +112,10 @@ def ood_report(held_out: dict, ood: dict[str, Tensor]) -> dict:
         "num_windows": len(ood["u"]),
         "test_u_mean": float(test_u.mean()),
         "ood_u_mean": float(ood["u"].mean()),
-        "test_error_mean": float(test_err.mean()),
-        "ood_error_mean": float(ood["error_normalised"].mean()),
+        "test_u_median": float(test_u.median()),
+        "ood_u_median": float(ood["u"].median()),
+        "test_error_median": float(test_err.median()),
+        "ood_error_median": float(ood["error_normalised"].median()),
         "window_u": ood["u"].tolist(),
         "window_error": ood["error_normalised"].tolist(),
     }
