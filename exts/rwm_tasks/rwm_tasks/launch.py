@@ -20,8 +20,27 @@ MUJOCO_TRAIN_ENVS = 1024
 """Real envs of model-free stages on the MuJoCo executor (it steps ~10k env-steps/s on 2 cores)."""
 
 
+RUN_INFO_FILE = "rwm_run.json"
+"""Per-run facts a stage writes beside its checkpoints (stage, inputs, resumes); ``real_transitions_before``,
+``real_transitions_per_iteration`` and ``iteration_offset`` (the loaded policy's iteration) give the real
+transitions behind each checkpoint (:func:`real_transitions_at`), overriding the Init-style count (envs x
+steps per iteration) for stages that start from data or use few real envs."""
+
+
 class UserError(Exception):
     """Bad input from the command line: printed without a traceback, exit code 2."""
+
+
+def checkpoint_iteration(path: str) -> int | None:
+    """The iteration of a runner checkpoint ``model_<it>.pt`` (None for any other file name)."""
+    m = re.fullmatch(r"model_(\d+)\.pt", os.path.basename(path))
+    return int(m.group(1)) if m else None
+
+
+def real_transitions_at(facts: dict, iteration: int) -> int:
+    """Real transitions behind a run's checkpoint of ``iteration``, from its run facts."""
+    return facts["real_transitions_before"] + (iteration - facts["iteration_offset"] + 1) * facts[
+        "real_transitions_per_iteration"]  # fmt: skip
 
 
 def check_task(task: str) -> str:

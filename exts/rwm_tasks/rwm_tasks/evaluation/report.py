@@ -11,28 +11,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 import yaml
 
+from ..launch import RUN_INFO_FILE, checkpoint_iteration, real_transitions_at
 from ..tasks import robot_task
 from ..world_model.files import atomic_write, write_json
 from .harness import EVAL_FILE, evaluate_policy
 from ..world_model.files import save_figure
 
-RUN_INFO_FILE = "rwm_run.json"
-"""Per-run facts a stage writes; ``real_transitions_before``, ``real_transitions_per_iteration`` and
-``iteration_offset`` (the loaded policy's iteration) override the Init-style count (envs x steps per
-iteration) for stages that start from data or use few real envs."""
 
 
 def checkpoints_of(run_dir: str) -> list[tuple[int, str]]:
     """(iteration, path) of every ``model_<it>.pt`` of a run, by iteration."""
     found = []
     for name in os.listdir(run_dir):
-        m = re.fullmatch(r"model_(\d+)\.pt", name)
-        if m:
-            found.append((int(m.group(1)), os.path.join(run_dir, name)))
+        it = checkpoint_iteration(name)
+        if it is not None:
+            found.append((it, os.path.join(run_dir, name)))
     return sorted(found)
 
 
@@ -113,8 +109,7 @@ def score_run(run_dir: str, *, sim: str = "mujoco", num_envs: int = 64, seconds:
                                       "return_per_second", "mean_vel_xy_error")},
             "iteration": it,
             "checkpoint": path,
-            "real_transitions": facts["real_transitions_before"]
-            + (it - facts["iteration_offset"] + 1) * facts["real_transitions_per_iteration"],
+            "real_transitions": real_transitions_at(facts, it),
             "wall_time_s": round(times.get(it, float("nan")), 1),
             "eval_dir": out,
         })  # fmt: skip

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 
 import torch
 
 from ..launch import (
-    UserError, check_checkpoint, dump_configs, find_checkpoint, log_root, make_runner, open_real_env,
+    RUN_INFO_FILE, UserError, check_checkpoint, checkpoint_iteration, dump_configs, find_checkpoint, log_root,
+    make_runner, open_real_env, real_transitions_at,
 )  # fmt: skip
 from ..envs.divergence import state_bounds_from_data, state_bounds_from_stats
 from ..envs.imagination import ImaginationEnv
@@ -42,8 +42,6 @@ from .vec_envs import RolloutHookEnv
 from .world_model_learner import WorldModelLearner, new_model, train_config
 
 DATASET_FILE = "dataset.npz"
-RUN_INFO_FILE = "rwm_run.json"
-"""Facts of a run (stage, inputs, how many real transitions it used, its resumes), read by the evaluation report."""
 
 
 def chained_transitions(policy_path: str, dataset: str | None, dataset_rows: int) -> int:
@@ -51,15 +49,14 @@ def chained_transitions(policy_path: str, dataset: str | None, dataset_rows: int
     another Finetune run brings that run's count up to it (its dataset counted once when it is this run's
     too); any other checkpoint brings none (the data policy's own training is not the model-based cost)."""
     info_path = os.path.join(os.path.dirname(os.path.abspath(policy_path)), RUN_INFO_FILE)
-    it = re.fullmatch(r"model_(\d+)\.pt", os.path.basename(policy_path))
+    it = checkpoint_iteration(policy_path)
     if it is None or not os.path.isfile(info_path):
         return 0
     with open(info_path) as f:
         info = json.load(f)
     if info.get("stage") != "Finetune":
         return 0
-    used = info["real_transitions_before"] + (int(it.group(1)) - info["iteration_offset"] + 1) * info[
-        "real_transitions_per_iteration"]  # fmt: skip
+    used = real_transitions_at(info, it)
     same = bool(dataset and info.get("dataset")) and os.path.abspath(dataset) == os.path.abspath(info["dataset"])
     return used - dataset_rows if same else used
 
