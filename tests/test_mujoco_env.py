@@ -16,6 +16,7 @@ from rwm_tasks.envs.mujoco.env import MujocoVecEnv
 from rwm_tasks.envs.mujoco.reference import deterministic
 from rwm_tasks.envs.mujoco.tasks import load_task_cfg
 from rwm_tasks.robots import get_description
+from rwm_tasks.training.recorder import rows_from_obs
 from rwm_tasks.world_model.data import WindowBatch
 
 TASKS = {"go2": "RWM-Go2-Init-v0", "anymal_d": "RWM-AnymalD-Init-v0"}
@@ -72,12 +73,6 @@ def test_stands_on_default_pose_for_5_s(robot):
     assert (s.projected_gravity[:, :2].norm(dim=1) < 0.05).all()
 
 
-def _row(obs) -> torch.Tensor:
-    """The data-file row of each env from its ``system_*`` groups."""
-    names = ("system_state", "system_action", "system_contact", "system_termination", "system_extension")
-    return torch.cat([obs[n] for n in names if n in obs], dim=-1)
-
-
 @pytest.mark.parametrize("robot", sorted(TASKS))
 def test_left_right_mirror_is_a_trajectory_of_the_robot(robot):
     """Env 1 applies the mirror of env 0's actions from the same (symmetric) default pose: its states are the
@@ -95,7 +90,7 @@ def test_left_right_mirror_is_a_trajectory_of_the_robot(robot):
         a0 = 0.4 * torch.sin(2 * torch.pi * 1.5 * t * 0.02 + phase)
         obs, _, done, _ = env.step(torch.stack([a0, a0[act_source] * act_sign]))
         assert not done.any()
-        rows.append(_row(obs))
+        rows.append(torch.cat(list(rows_from_obs(obs, layout).values()), dim=-1))  # data-file column order
     rows = torch.stack(rows, dim=1)  # [2 envs, T, columns]
     batch = WindowBatch.from_columns(rows, layout)
     mirrored = batch.select(torch.tensor([0])).mirrored(layout, torch.tensor([True]))
