@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -100,8 +101,9 @@ class Pipeline:
         self.scale = SCALES[scale]
         self.init = os.path.abspath(init) if init else None
         self.task = lambda stage: robot_task(robot, stage)  # noqa: E731
-        self.child_threads: int | None = None
-        """Torch threads of each child process while steps run side by side (None: the child's default)."""
+        self.active_lanes = 0
+        """Lanes still running while steps run side by side (0: one step at a time, children use their default
+        threads); a child started then gets an equal share of the cores (:meth:`child_threads`)."""
         os.makedirs(self.out, exist_ok=True)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -126,9 +128,10 @@ class Pipeline:
         command = [sys.executable, *argv]
         print(f"[pipeline] {step}: {' '.join(command)}", flush=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        if self.child_threads:
-            env["OMP_NUM_THREADS"] = str(self.child_threads)
-        tag = f"[{step}] " if self.child_threads else ""
+        threads = self.child_threads()
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        tag = f"[{step}] " if self.active_lanes else ""
         with open(self.path(step, "log.txt"), "a") as log:
             log.write(f"$ {' '.join(command)}\n")
             proc = subprocess.Popen(command, cwd=self.path(step), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -154,21 +157,31 @@ class Pipeline:
         start = time.time()
         return self.finish(name, fn(), start)
 
+    def child_threads(self) -> int | None:
+        """Torch threads of a child started now: the cores shared equally by the running lanes (two training
+        processes with a thread per core each ran several times slower than with one); None outside lanes."""
+        return max(1, (os.cpu_count() or 1) // self.active_lanes) if self.active_lanes else None
+
     def lanes(self, *lanes: list[tuple[str, object]]) -> dict:
-        """Lanes of steps side by side, each lane's steps in order, every child process on an equal share of
-        the cores (two training processes with a thread per core each ran several times slower than with one).
-        Returns every step's result; a failing step fails the whole call after the other lanes end."""
+        """Lanes of steps side by side, each lane's steps in order. A step started after another lane has ended
+        gets that lane's cores too. Returns every step's result; a failing step fails the whole call after the
+        other lanes end."""
 
         def run_lane(lane):
-            return {name: self.step(name, fn) for name, fn in lane}
+            try:
+                return {name: self.step(name, fn) for name, fn in lane}
+            finally:
+                with counter:
+                    self.active_lanes -= 1
 
-        self.child_threads = max(1, (os.cpu_count() or 1) // len(lanes))
+        counter = threading.Lock()
+        self.active_lanes = len(lanes)
         try:
             with ThreadPoolExecutor(len(lanes)) as pool:
                 futures = [pool.submit(run_lane, lane) for lane in lanes]
                 results = [f.result() for f in futures]
         finally:
-            self.child_threads = None
+            self.active_lanes = 0
         return {name: r for lane in results for name, r in lane.items()}
 
     # -- steps --------------------------------------------------------------------------------------------
