@@ -329,6 +329,31 @@ def test_extra_termination_terms(go2_spec):
         make_env(spec, layout=dataclasses.replace(GO2, extension_groups=()))
 
 
+def test_fall_tilt_replaces_the_tasks_tilt_limit_in_imagination(go2_spec):
+    """A 0.6 rad tilt ends an imagined episode at fall_tilt 0.5, not at the task's 1.0; bad values refused."""
+    spec = TaskSpec.from_dict(go2_spec.to_dict())
+    spec.terminations.append(TerminationTermSpec("bad_orientation", "bad_orientation", {"limit_angle": 1.0}))
+    tilt = torch.tensor([-math.sin(0.6), 0.0, -math.cos(0.6)])
+    counts = []
+    for fall_tilt in (None, 0.5):
+        env, st = make_env(spec, fall_tilt=fall_tilt)
+        step = st.step
+
+        def tilted(states, actions, step=step):
+            out = step(states, actions)
+            out.next_state[:3, GO2.state_slices["projected_gravity"]] = tilt
+            return out
+
+        st.step = tilted
+        _, _, dones, extras = env.step(torch.zeros(16, 12))
+        counts.append((dones[:3].sum().item(), int(extras["log"].get("Episode_Termination/bad_orientation", 0))))
+        assert env.cfg["fall_tilt"] == fall_tilt and not dones[3:].any()
+    assert counts == [(0, 0), (3, 3)]
+    assert spec.terminations[-1].params["limit_angle"] == 1.0  # the task spec itself is unchanged
+    with pytest.raises(ValueError, match="fall_tilt"):
+        make_env(spec, fall_tilt=4.0)
+
+
 def _tilting(stepper, step, layout):
     """Wrap a fake step: envs 0-1 tip over (gravity along x), envs 2-3 sink below 0.2 m."""
 

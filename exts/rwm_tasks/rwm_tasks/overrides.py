@@ -53,6 +53,7 @@ RANGES = {
     "agent.imagination.uncertainty_penalty": NON_NEGATIVE,
     "agent.imagination.uncertainty_reference": NON_NEGATIVE,
     "agent.imagination.termination_threshold": FRACTION,
+    "agent.imagination.fall_tilt": NON_NEGATIVE,
     "agent.imagination.real_steps_per_iteration": NON_NEGATIVE,
 }
 """Allowed values of the settings whose bad values fail late (or silently) in rsl-rl, the simulators or the

@@ -72,6 +72,9 @@ class ImaginationCfg:
     papers' ``lambda * u``."""
     termination_threshold: float = 0.5
     """Predicted termination probability above which an imagined env terminates."""
+    fall_tilt: float = 0.0
+    """Base tilt (rad) at which an imagined episode ends as a fall (the task's ``bad_orientation`` term); 0:
+    the task's own limit."""
     real_steps_per_iteration: int = 24
     """Finetune: real env steps collected into the replay buffer per iteration."""
 

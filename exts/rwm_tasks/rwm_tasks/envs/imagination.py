@@ -39,6 +39,8 @@ All work is batched over envs; there are no per-env Python loops. Public methods
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -82,6 +84,8 @@ class ImaginationEnv(VecEnv):
         uncertainty_penalty: lambda >= 0 of ``r - lambda * max(u - u0, 0) * dt``.
         uncertainty_reference: u0 >= 0, the uncertainty level that costs nothing.
         termination_threshold: terminate where the termination head's probability exceeds this.
+        fall_tilt: base tilt (rad) at which the task's ``bad_orientation`` term ends an imagined episode, in
+            place of the task's own limit (None: the task's).
         contact_threshold: a contact channel is on where its predicted probability exceeds this.
         state_bounds: (low [S], high [S]) raw-unit bounds; a state outside is diverged. None: only non-finite.
         soft_joint_pos_limits: absolute soft joint limits [J, 2]; needed only if ``joint_pos_limits`` has weight.
@@ -102,6 +106,7 @@ class ImaginationEnv(VecEnv):
         uncertainty_penalty: float = 0.0,
         uncertainty_reference: float = 0.0,
         termination_threshold: float = 0.5,
+        fall_tilt: float | None = None,
         contact_threshold: float = 0.5,
         state_bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
         soft_joint_pos_limits: torch.Tensor | None = None,
@@ -118,6 +123,8 @@ class ImaginationEnv(VecEnv):
         for name, p in (("termination_threshold", termination_threshold), ("contact_threshold", contact_threshold)):
             if not 0.0 < p < 1.0:
                 raise ValueError(f"{name} must be in (0, 1), got {p}")
+        if fall_tilt is not None and not 0.0 < fall_tilt < math.pi:
+            raise ValueError(f"fall_tilt must be in (0, pi) rad, got {fall_tilt}")
         if abs(task_spec.step_dt - layout.dt) > 1e-9:
             raise ValueError(
                 f"task '{task_spec.task}' steps at {task_spec.step_dt} s but the world-model layout of "
@@ -136,6 +143,7 @@ class ImaginationEnv(VecEnv):
         self.uncertainty_reference = float(uncertainty_reference)
         self.termination_threshold = float(termination_threshold)
         self.contact_threshold = float(contact_threshold)
+        self.fall_tilt = None if fall_tilt is None else float(fall_tilt)
         self.clip_actions = clip_actions
         self.enable_pushes = bool(enable_pushes)
         self.cfg = {
@@ -147,6 +155,7 @@ class ImaginationEnv(VecEnv):
             "uncertainty_reference": self.uncertainty_reference,
             "termination_threshold": self.termination_threshold,
             "contact_threshold": self.contact_threshold,
+            "fall_tilt": self.fall_tilt,
             "enable_pushes": self.enable_pushes,
             "seed": seed,
         }
@@ -161,7 +170,8 @@ class ImaginationEnv(VecEnv):
         self.obs_groups = {g: ObsGroup(spec, ctx, self._gen, self.device) for g, spec in task_spec.observations.items()}
         term_ctx = TerminationContext(self._contact_reader, "base_height" in layout.extension_slices, layout.robot)
         # imagined time-outs come from max_episode_length, not from the task's time_out term
-        self.terminations = Terminations([t for t in task_spec.terminations if t.func != "time_out"], term_ctx, task)
+        terms = [self._imagined_term(t) for t in task_spec.terminations if t.func != "time_out"]
+        self.terminations = Terminations(terms, term_ctx, task)
         self.action_term = JointPositionAction(task_spec.action, layout.joint_names, self._default_joint_pos, task,
                                                self.device)  # fmt: skip
         self.command = VelocityCommand(task_spec.command, self.num_envs, self._gen, self.device)
@@ -211,6 +221,12 @@ class ImaginationEnv(VecEnv):
     # ------------------------------------------------------------------------------------------------------
     # What the shared terms read
     # ------------------------------------------------------------------------------------------------------
+
+    def _imagined_term(self, term):
+        """The task's termination term as imagination runs it: ``bad_orientation`` at ``fall_tilt``."""
+        if self.fall_tilt is None or term.func != "bad_orientation":
+            return term
+        return dataclasses.replace(term, params={**term.params, "limit_angle": self.fall_tilt})
 
     def _contact_reader(self, entity, threshold: float):
         """Contacts for ``illegal_contact``: the base from the termination head, other bodies from the

@@ -83,7 +83,7 @@ def make_imagination(spec, layout, model, sample, agent_cfg, bounds, seed):
     return ImaginationEnv(
         spec, layout, stepper, sample, num_envs, max_episode_length=im.max_episode_length, device=agent_cfg.device,
         uncertainty_penalty=im.uncertainty_penalty, uncertainty_reference=im.uncertainty_reference,
-        termination_threshold=im.termination_threshold,
+        termination_threshold=im.termination_threshold, fall_tilt=im.fall_tilt or None,
         state_bounds=bounds, clip_actions=agent_cfg.clip_actions, seed=seed,
     )  # fmt: skip
 
