@@ -89,3 +89,31 @@ def test_rollout_noise_free_equals_stepper_and_report_and_plots(tmp_path):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
     report.pop("_rollouts")
     json.dumps(report)  # JSON-able
+
+
+def test_fall_foresight_finds_the_falls_and_mid_episode_controls():
+    """Episodes whose last row reaches the fall tilt are the falls, forecast from k rows before their end;
+    episodes without a fall give one mid-episode control each; leads too long for an episode are reported."""
+    from rwm_tasks.layout import GO2
+    from rwm_tasks.world_model.falls import fall_foresight, format_fall_foresight, tilt
+
+    a = torch.tensor([0.0, 0.3, 1.2])
+    gravity = torch.stack([-torch.sin(a), torch.zeros(3), -torch.cos(a)], -1)
+    assert torch.allclose(tilt(gravity), a, atol=1e-6) and torch.allclose(tilt(3 * gravity), a, atol=1e-6)
+
+    data = synthetic_dataset(GO2, num_rows=400, episode_length=100, seed=0)
+    g = data.array[:, GO2.column_slices["state"]][:, GO2.state_slices["projected_gravity"]]  # a view
+    g[:] = (0.0, 0.0, -1.0)
+    ramp = np.linspace(0.0, 0.9, 12)
+    for end in (100, 300):  # episodes 0 and 2 roll over in their last 12 rows
+        g[end - 12 : end] = np.stack([-np.sin(ramp), 0 * ramp, -np.cos(ramp)], -1)
+    model = make_model(GO2, TransitionStore(data, window=40), hidden_dim=16, num_layers=1, num_heads=3,
+                       head_hidden_dims=(8,)).eval()  # fmt: skip
+    report = fall_foresight(model, [data], history=32, leads=(8, 80), limits=(0.5, 0.8))
+    falls, controls = report["leads"]["8"]["falls"], report["leads"]["8"]["controls"]
+    assert falls["n"] == 2 and controls["n"] == 2
+    assert falls["median_tilt_true"] == pytest.approx(0.9, abs=1e-4) and controls["median_tilt_true"] < 1e-3
+    assert len(falls["passed"]) == 2 and all(0.0 <= x <= 1.0 for x in falls["passed"] + controls["passed"])
+    assert report["leads"]["80"]["falls"] == {"n": 0}  # 32 + 80 rows do not fit in a 100-row episode
+    text = format_fall_foresight(report)
+    assert "k=  8: 2 falls" in text and "k= 80: no fall in the data" in text

@@ -43,6 +43,11 @@ MIRROR_SIGNS: dict[str, tuple[float, float, float]] = {
 CONTACT_THRESHOLD_N = 1.0
 """A body is in contact when the norm of its net contact force exceeds this (newtons)."""
 
+FALL_TILT_RAD = 0.8
+"""Base tilt that ends a training episode (``bad_orientation``), so recorded episodes that end in a fall end
+at it. Falls of the Go2 policies here are roll-overs: the tilt passed 0.8 rad before every one of 63 recorded
+falls, a median 20 steps before the base touched the ground, and in 0.002 % of the other rows."""
+
 
 def _slices(groups: tuple[tuple[str, int], ...]) -> dict[str, slice]:
     out, start = {}, 0

@@ -11,7 +11,8 @@ Examples:
 Train writes to --out (default logs/world_model/<timestamp>): last.pt (periodic, atomic), best.pt (lowest
 held-out open-loop error), TensorBoard events, summary.json. Eval prints error tables (model vs baselines),
 noise robustness, the uncertainty-error correlation (normalised and raw units, 95 % intervals), the AUROC of u
-against --ood-data and the calibration of the predicted std, and writes report.json and PNG plots.
+against --ood-data, the calibration of the predicted std and the share of the data's falls the model foresees,
+and writes report.json and PNG plots.
 """
 
 from __future__ import annotations
@@ -320,6 +321,7 @@ def _follow(args, trainer, store) -> int:
 
 def evaluate(args) -> int:
     from ..world_model.evaluate import evaluate_model, format_report, write_plots
+    from ..world_model.falls import fall_foresight, format_fall_foresight
 
     torch.set_num_threads(args.threads)
     try:
@@ -345,6 +347,10 @@ def evaluate(args) -> int:
     report["checkpoint"], report["data"] = str(args.checkpoint), [str(p) for p in args.data]
     report["ood_data"] = [str(p) for p in args.ood_data] if args.ood_data else None
     print(format_report(report))
+    for key, files, what in (("falls", data, "--data"), ("ood_falls", ood, "--ood-data")):
+        if files:
+            report[key] = fall_foresight(ckpt.model, files, history)
+            print(f"{what}: {format_fall_foresight(report[key])}")
     plots = [] if args.no_plots else write_plots(report, ckpt.layout, out)
     report.pop("_rollouts", None)
     write_json(out / "report.json", report, indent=1)

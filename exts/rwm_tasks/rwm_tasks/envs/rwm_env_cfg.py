@@ -21,17 +21,11 @@ from isaaclab.utils import configclass
 
 import isaaclab_tasks.core.velocity.mdp as vel_mdp
 
-from ..layout import CONTACT_THRESHOLD_N, RobotLayout
+from ..layout import CONTACT_THRESHOLD_N, FALL_TILT_RAD, RobotLayout
 from ..tasks import GPU_ENV_COUNTS, STAGES
 
 TERMINATION_PENALTY = -200.0
 """Weight of Isaac Lab's ``is_terminated`` reward term (its humanoid tasks use the same value)."""
-
-FALL_TILT_RAD = 0.8
-"""Base tilt that ends a training episode (``bad_orientation``). Falls of the Go2 policies here are
-roll-overs: the tilt passed 0.8 rad before every one of 63 recorded falls, a median 20 steps before the base
-touched the ground, and in 0.002 % of the other rows."""
-
 
 # --- observation terms the world model needs beyond Isaac Lab's own -----------------------------------------
 
