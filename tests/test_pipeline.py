@@ -36,6 +36,10 @@ def test_ppo_transitions_for_the_same_gain_are_read_off_the_curve():
     assert ppo_transitions_for(curve, 20, 0.8) == 4000
     assert ppo_transitions_for(curve, 20, 0.9) is None  # never reached
     assert ppo_transitions_for(curve, None, 0.8) is None
+    from rwm_tasks.pipeline.report import _ppo_transitions_after
+
+    assert _ppo_transitions_after(curve, 20) == 4000  # what PPO used without reaching 0.9: a lower bound
+    assert _ppo_transitions_after(curve, 60) is None and _ppo_transitions_after(curve, 5) is None
 
 
 def test_lanes_run_side_by_side_and_keep_their_order(tmp_path, monkeypatch):

@@ -30,6 +30,12 @@ def ppo_transitions_for(curve: list[dict], start_iteration: int | None, score: f
     return reached["real_transitions"] - start["real_transitions"]
 
 
+def _ppo_transitions_after(curve: list[dict], start_iteration: int | None) -> int | None:
+    """Real transitions model-free PPO used from ``start_iteration`` to its last checkpoint."""
+    start = next((r for r in curve if r["iteration"] == start_iteration), None)
+    return curve[-1]["real_transitions"] - start["real_transitions"] if start and curve[-1] is not start else None
+
+
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -142,6 +148,8 @@ def write_pipeline_report(pipeline, results: dict) -> str:
     # model-free PPO from the same start (the data policy is an Init checkpoint): transitions to the same score
     ppo_needed = ppo_transitions_for(curve, start, rows["finetune"]["tracking_score"])
     mbpo_used = rows["finetune"]["real_transitions"]
+    ppo_at_least = ppo_needed or _ppo_transitions_after(curve, start)  # PPO never got there: all it used is a bound
+    finetune_to_080 = next((r["real_transitions"] for r in finetune_curve if r["tracking_score"] >= 0.8), None)
     final = ("offline", "offline_lambda0", "finetune")
     agreement = {n: (rows[n]["imagined_reward_per_second"] / rows[n]["return_per_second"]
                      if rows[n]["return_per_second"] else None) for n in final}  # fmt: skip
@@ -152,7 +160,10 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "finetune_real_transitions": mbpo_used,
         "ppo_real_transitions_same_gain": ppo_needed,
         "same_gain_to_score": rows["finetune"]["tracking_score"],
-        "finetune_uses_at_most_a_fifth": (mbpo_used is not None and ppo_needed is not None and mbpo_used * 5 <= ppo_needed),
+        "ppo_not_there_after": None if ppo_needed else ppo_at_least,
+        "finetune_uses_at_most_a_fifth": (mbpo_used is not None and ppo_at_least is not None and mbpo_used * 5 <= ppo_at_least),
+        "finetune_real_transitions_to_0.80": finetune_to_080,
+        "ppo_real_transitions_to_0.80": ppo_transitions_for(curve, start, 0.8),
         "imagined_over_real_return": agreement,
         "imagined_within_20_percent": {n: (a is not None and abs(a - 1.0) <= 0.2) for n, a in agreement.items()},
         "wall_time_min": round(_wall_time_s(pipeline, results) / 60, 1),
