@@ -27,9 +27,9 @@ DEFAULT_LIMITS = (0.4, 0.5, 0.6, FALL_TILT_RAD)
 
 
 def tilt(projected_gravity: Tensor) -> Tensor:
-    """Angle (rad) between the base's z-axis and the vertical, from the projected gravity [..., 3]."""
-    g = projected_gravity / projected_gravity.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    return torch.acos((-g[..., 2]).clamp(-1.0, 1.0))
+    """Base tilt (rad) from the projected gravity [..., 3], read as the task's ``bad_orientation`` term reads it
+    in imagination (a forecast gravity is not renormalised there either)."""
+    return torch.acos((-projected_gravity[..., 2]).clamp(-1.0, 1.0))
 
 
 def _windows(datas: list[TransitionData], history: int, lead: int, fall_tilt: float) -> tuple[list, list]:
