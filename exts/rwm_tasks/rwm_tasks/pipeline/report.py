@@ -149,6 +149,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
     ppo_needed = ppo_transitions_for(curve, start, rows["finetune"]["tracking_score"])
     mbpo_used = rows["finetune"]["real_transitions"]
     ppo_at_least = ppo_needed or _ppo_transitions_after(curve, start)  # PPO never got there: all it used is a bound
+    gained = rows["finetune"]["tracking_score"] > rows["data_policy"]["tracking_score"]  # else no gain to compare
     finetune_to_080 = next((r["real_transitions"] for r in finetune_curve if r["tracking_score"] >= 0.8), None)
     final = ("offline", "offline_lambda0", "finetune")
     agreement = {n: (rows[n]["imagined_reward_per_second"] / rows[n]["return_per_second"]
@@ -161,7 +162,8 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "ppo_real_transitions_same_gain": ppo_needed,
         "same_gain_to_score": rows["finetune"]["tracking_score"],
         "ppo_not_there_after": None if ppo_needed else ppo_at_least,
-        "finetune_uses_at_most_a_fifth": (mbpo_used is not None and ppo_at_least is not None and mbpo_used * 5 <= ppo_at_least),
+        "finetune_uses_at_most_a_fifth": (gained and mbpo_used is not None and ppo_at_least is not None
+                                          and mbpo_used * 5 <= ppo_at_least),  # fmt: skip
         "finetune_real_transitions_to_0.80": finetune_to_080,
         "ppo_real_transitions_to_0.80": ppo_transitions_for(curve, start, 0.8),
         "imagined_over_real_return": agreement,
