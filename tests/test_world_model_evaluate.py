@@ -96,11 +96,12 @@ def test_fall_foresight_finds_the_falls_and_mid_episode_controls():
     """Episodes whose last row reaches the fall tilt are the falls, forecast from k rows before their end;
     episodes without a fall give one mid-episode control each; leads too long for an episode are reported."""
     from rwm_tasks.layout import GO2
-    from rwm_tasks.world_model.falls import fall_foresight, format_fall_foresight, tilt
+    from rwm_tasks.layout import base_tilt
+    from rwm_tasks.world_model.falls import fall_foresight, format_fall_foresight
 
     a = torch.tensor([0.0, 0.3, 1.2])
     gravity = torch.stack([-torch.sin(a), torch.zeros(3), -torch.cos(a)], -1)
-    assert torch.allclose(tilt(gravity), a, atol=1e-6) and tilt(-gravity)[0] == pytest.approx(math.pi)
+    assert torch.allclose(base_tilt(gravity), a, atol=1e-6) and base_tilt(-gravity)[0] == pytest.approx(math.pi)
 
     data = synthetic_dataset(GO2, num_rows=400, episode_length=100, seed=0)
     g = data.array[:, GO2.column_slices["state"]][:, GO2.state_slices["projected_gravity"]]  # a view

@@ -49,6 +49,12 @@ at it. Falls of the Go2 policies here are roll-overs: the tilt passed 0.8 rad be
 falls, a median 20 steps before the base touched the ground, and in 0.002 % of the other rows."""
 
 
+def base_tilt(projected_gravity):
+    """Angle (rad) between the base's z-axis and the world vertical, from the projected gravity tensor [..., 3]
+    as it is (a forecast gravity is not renormalised): what ``bad_orientation`` compares with its limit."""
+    return (-projected_gravity[..., 2]).clamp(-1.0, 1.0).acos()
+
+
 def _slices(groups: tuple[tuple[str, int], ...]) -> dict[str, slice]:
     out, start = {}, 0
     for name, dim in groups:

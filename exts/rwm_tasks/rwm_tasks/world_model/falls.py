@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from ..layout import FALL_TILT_RAD
+from ..layout import FALL_TILT_RAD, base_tilt
 from .data import TransitionData, WindowBatch
 from .evaluate import rollout
 from .model import EnsembleWorldModel
@@ -26,18 +25,12 @@ DEFAULT_LIMITS = (0.4, 0.5, 0.6, FALL_TILT_RAD)
 """Tilt limits (rad) a forecast is checked against."""
 
 
-def tilt(projected_gravity: Tensor) -> Tensor:
-    """Base tilt (rad) from the projected gravity [..., 3], read as the task's ``bad_orientation`` term reads it
-    in imagination (a forecast gravity is not renormalised there either)."""
-    return torch.acos((-projected_gravity[..., 2]).clamp(-1.0, 1.0))
-
-
 def _windows(datas: list[TransitionData], history: int, lead: int, fall_tilt: float) -> tuple[list, list]:
     """Rows of the windows ending at each fall's last row, and of windows ending mid-episode (controls)."""
     falls, controls = [], []
     for d in datas:
         g = torch.as_tensor(d.states[:, d.layout.state_slices["projected_gravity"]])
-        fell = (tilt(g) >= fall_tilt).numpy()
+        fell = (base_tilt(g) >= fall_tilt).numpy()
         for s, e in d.episode_bounds():
             if e - s < history + lead:
                 continue
@@ -71,11 +64,11 @@ def fall_foresight(
                 continue
             batch = WindowBatch.from_columns(torch.as_tensor(np.stack(rows)), layout)
             r = rollout(model, batch, history)
-            largest = tilt(r.pred[..., gravity]).amax(1)
+            largest = base_tilt(r.pred[..., gravity]).amax(1)
             row[name] = {
                 "n": len(rows),
                 "passed": [float((largest > limit).float().mean()) for limit in limits],
-                "median_tilt_true": float(tilt(r.true[..., gravity]).amax(1).median()),
+                "median_tilt_true": float(base_tilt(r.true[..., gravity]).amax(1).median()),
                 "median_tilt_forecast": float(largest.median()),
                 "median_u": float(r.epistemic.mean(1).median()),
             }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...layout import CONTACT_THRESHOLD_N
+from ...layout import CONTACT_THRESHOLD_N, base_tilt
 from .names import scene_entity
 
 
@@ -29,7 +29,7 @@ def illegal_contact(contacts: torch.Tensor) -> torch.Tensor:
 
 def bad_orientation(projected_gravity: torch.Tensor, limit_angle: float) -> torch.Tensor:
     """Angle between the base's z-axis and the world vertical above ``limit_angle``."""
-    return torch.acos((-projected_gravity[:, 2]).clamp(-1.0, 1.0)).abs() > limit_angle
+    return base_tilt(projected_gravity) > limit_angle
 
 
 def root_height_below_minimum(base_height: torch.Tensor, minimum_height: float) -> torch.Tensor:
