@@ -79,7 +79,7 @@ SCALES = {
                    isaaclab_check=(), collect_action_noise=0.5),
     "full": Scale(init_envs=1024, init_iterations=3000, init_minutes=25, save_interval=20, collect_envs=256,
                   collect_steps=1000, heldout_envs=32, world_model_seconds=900, offline_iterations=250,
-                  offline_phases=((2.5, 500), (5.0, 500)), finetune_iterations=160, finetune_real_envs=16, imagined_envs=1024,
+                  offline_phases=((2.5, 500), (5.0, 250)), finetune_iterations=160, finetune_real_envs=16, imagined_envs=1024,
                   curve_envs=32, curve_seconds=10.0, eval_envs=64, eval_seconds=20.0, probe_steps=200,
                   isaaclab_check=("init", "offline", "finetune"), collect_action_noise=0.5),
 }  # fmt: skip
@@ -203,11 +203,13 @@ class Pipeline:
         results["world_model"] = self.step("world_model", self.world_model)
         results["probe"] = self.step("probe", self.probe)
         steps = self.offline_steps()
-        offline = [(steps[0], lambda: self.offline(steps[0], 0.0, s.offline_iterations))]
+        # the lambda-0 twin alone on every core, then the penalised phases beside the finetune (about as long)
+        results[steps[0]] = self.step(steps[0], lambda: self.offline(steps[0], 0.0, s.offline_iterations))
+        phases = []
         for name, previous, (share, iterations) in zip(steps[1:], steps, s.offline_phases):  # from the previous policy
-            offline.append((name, lambda n=name, p=previous, sh=share, it=iterations: self.offline(
+            phases.append((name, lambda n=name, p=previous, sh=share, it=iterations: self.offline(
                 n, choose_penalty(results["probe"]["data_policy"], sh), it, self.path(p, "model.pt"))))
-        results.update(self.lanes(offline, [("finetune", lambda: self.finetune(results["probe"]["finetune_lambda"]))]))
+        results.update(self.lanes(phases, [("finetune", lambda: self.finetune(results["probe"]["finetune_lambda"]))]))
         results["evaluate"] = self.step("evaluate", lambda: self.evaluate(results))
         from .report import write_pipeline_report
 
