@@ -119,6 +119,7 @@ def _check_results(out: Path):
     assert isinstance(data, TransitionData) and len(data) == 16 * 120
     text = (out / "report.md").read_text()
     assert "MOPO-PPO offline, lambda = 0" in text and "rel. L1 at step 8" in text
+    assert report["invocation_wall_time_s"] > 0 and "this invocation, start to report" in text
     assert (out / "scores.png").stat().st_size > 5000
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 
 from ..world_model.files import save_figure
 from ..world_model.files import atomic_write, write_json
@@ -171,6 +172,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "imagined_within_20_percent": {n: (a is not None and abs(a - 1.0) <= 0.2) for n, a in agreement.items()},
         "wall_time_min": round(_wall_time_s(pipeline, results) / 60, 1),
     }
+    elapsed = time.time() - pipeline.started
     _bar_chart(rows, pipeline.path("scores.png"))
     fmt = lambda v, p=3: "-" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.{p}f}")  # noqa: E731
     lines = [
@@ -215,6 +217,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "## Wall time per step",
         "",
         *[f"- {k}: {v.get('wall_time_s', 0) / 60:.1f} min" for k, v in results.items() if isinstance(v, dict)],
+        f"- this invocation, start to report: {elapsed / 60:.1f} min (steps it found done are not in it)",
         "",
         "![Init learning curve](init/learning_curve.png)",
         "",
@@ -223,7 +226,8 @@ def write_pipeline_report(pipeline, results: dict) -> str:
     text = "\n".join(lines) + "\n"
     atomic_write(pipeline.path("report.md"), lambda f: f.write(text.encode()))
     report = {"policies": rows, "targets": targets, "world_model": wm, "probe": results["probe"],
-              "wall_time_s": {k: v.get("wall_time_s") for k, v in results.items() if isinstance(v, dict)}}  # fmt: skip
+              "wall_time_s": {k: v.get("wall_time_s") for k, v in results.items() if isinstance(v, dict)},
+              "invocation_wall_time_s": round(elapsed, 1)}  # fmt: skip
     write_json(pipeline.path("report.json"), report)
     manifest = {"settings": pipeline.settings(), "versions": _versions(), "commands": _commands(pipeline),
                 "scores": {n: r["tracking_score"] for n, r in rows.items()}}  # fmt: skip

@@ -46,7 +46,9 @@ class Scale:
     offline_iterations: int
     """Iterations of MOPO-PPO with lambda = 0 (the twin, and the start of the penalised policy)."""
     offline_phases: tuple[tuple[float, int], ...]
-    """(penalty share, iterations) of each phase of the penalised policy after the lambda-0 start."""
+    """(penalty share, iterations) of each phase of the penalised policy after the lambda-0 start. Full scale's
+    last phase: 250 iterations, which scored 0.816 in an earlier run that went on to 0.850 after 500; the 500
+    did not fit the pipeline's 90 minutes."""
     finetune_iterations: int
     """MBPO-PPO iterations from the data policy. Full scale: the from-scratch Go2 run's checkpoint after 160 of
     510 iterations scored 0.888 (64 envs x 20 s), its last 0.880, at a third of the wall time."""
@@ -109,6 +111,8 @@ class Pipeline:
         self.scale = SCALES[scale]
         self.init = os.path.abspath(init) if init else None
         self.task = lambda stage: robot_task(robot, stage)  # noqa: E731
+        self.started = time.time()
+        """When this invocation began: the report gives its wall time beside the sum of its steps'."""
         self.active_lanes = 0
         """Lanes still running while steps run side by side (0: one step at a time, children use their default
         threads); a child started then gets an equal share of the cores (:meth:`child_threads`)."""
