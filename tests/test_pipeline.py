@@ -16,6 +16,7 @@ from rwm_tasks.evaluation.harness import evaluate_policy
 from rwm_tasks.training.imagination_probe import choose_penalty
 from rwm_tasks.training.mixed_windows import MixedWindows
 from rwm_tasks.pipeline.report import ppo_transitions_for
+from rwm_tasks.pipeline.run import DATA_POLICY_TRIES, choose_data_policy
 from rwm_tasks.world_model.data import TransitionData, TransitionStore, read_npz
 from rwm_tasks.world_model.replay_buffer import ReplayBuffer
 from rwm_tasks.world_model.synthetic import synthetic_dataset
@@ -40,6 +41,18 @@ def test_ppo_transitions_for_the_same_gain_are_read_off_the_curve():
 
     assert _ppo_transitions_after(curve, 20) == 4000  # what PPO used without reaching 0.9: a lower bound
     assert _ppo_transitions_after(curve, 60) is None and _ppo_transitions_after(curve, 5) is None
+
+
+def test_data_policy_is_the_earliest_checkpoint_the_evaluation_puts_above_the_bar():
+    curve = [{"iteration": i, "tracking_score": s, "checkpoint": f"model_{i}.pt", "real_transitions": i}
+             for i, s in zip((0, 20, 40, 60), (0.1, 0.52, 0.7, 0.8))]  # fmt: skip
+    evaluated = {"model_20.pt": 0.47, "model_40.pt": 0.61, "model_60.pt": 0.8}
+    row, tried = choose_data_policy(curve, lambda r: evaluated[r["checkpoint"]])
+    assert row["iteration"] == 40 and tried == [(20, 0.47), (40, 0.61)]
+    row, tried = choose_data_policy(curve, lambda r: 0.3)  # none passes when evaluated: the last one tried
+    assert row["iteration"] == 60 and len(tried) == min(3, DATA_POLICY_TRIES)
+    row, tried = choose_data_policy(curve[:1], None)  # none passes on the curve: its best, nothing evaluated
+    assert row["iteration"] == 0 and tried == []
 
 
 def test_lanes_run_side_by_side_and_keep_their_order(tmp_path, monkeypatch):
