@@ -43,15 +43,16 @@ def test_ppo_transitions_for_the_same_gain_are_read_off_the_curve():
     assert _ppo_transitions_after(curve, 60) is None and _ppo_transitions_after(curve, 5) is None
 
 
-def test_data_policy_is_the_earliest_checkpoint_the_evaluation_puts_above_the_bar():
+def test_data_policy_is_the_earliest_checkpoint_the_evaluation_puts_in_the_band():
     curve = [{"iteration": i, "tracking_score": s, "checkpoint": f"model_{i}.pt", "real_transitions": i}
-             for i, s in zip((0, 20, 40, 60), (0.1, 0.52, 0.7, 0.8))]  # fmt: skip
-    evaluated = {"model_20.pt": 0.47, "model_40.pt": 0.61, "model_60.pt": 0.8}
+             for i, s in zip((0, 10, 20, 30, 40), (0.1, 0.52, 0.7, 0.75, 0.8))]  # fmt: skip
+    evaluated = {"model_10.pt": 0.47, "model_20.pt": 0.71, "model_30.pt": 0.58, "model_40.pt": 0.8}
     row, tried = choose_data_policy(curve, lambda r: evaluated[r["checkpoint"]])
-    assert row["iteration"] == 40 and tried == [(20, 0.47), (40, 0.61)]
-    row, tried = choose_data_policy(curve, lambda r: 0.3)  # none passes when evaluated: the last one tried
-    assert row["iteration"] == 60 and len(tried) == min(3, DATA_POLICY_TRIES)
-    row, tried = choose_data_policy(curve[:1], None)  # none passes on the curve: its best, nothing evaluated
+    assert row["iteration"] == 30 and tried == [(10, 0.47), (20, 0.71), (30, 0.58)]  # 0.71 is above the band
+    evaluated["model_30.pt"] = 0.65
+    row, tried = choose_data_policy(curve, lambda r: evaluated[r["checkpoint"]])  # none in it: the nearest
+    assert row["iteration"] == 10 and len(tried) == min(4, DATA_POLICY_TRIES)
+    row, tried = choose_data_policy(curve[:1], None)  # none reaches the floor on the curve: its best, none tried
     assert row["iteration"] == 0 and tried == []
 
 
