@@ -56,6 +56,20 @@ def test_data_policy_is_the_earliest_checkpoint_the_evaluation_puts_in_the_band(
     assert row["iteration"] == 0 and tried == []
 
 
+def test_wall_time_counts_the_side_by_side_lanes_as_the_longer(tmp_path):
+    from rwm_tasks.pipeline.report import _wall_time_s
+    from rwm_tasks.pipeline.run import Pipeline
+
+    pipe = Pipeline("go2", str(tmp_path / "p"), scale="smoke")
+    penalised, finetune = pipe.side_by_side()
+    assert penalised == ["offline_phase1", "offline"] and finetune == ["finetune"]
+    results = {"init": {"wall_time_s": 10.0}, "offline_lambda0": {"wall_time_s": 5.0}, "offline_phase1": {"wall_time_s": 7.0},
+               "offline": {"wall_time_s": 4.0}, "finetune": {"wall_time_s": 9.0}, "probe": {"lambda": 1.0}}  # fmt: skip
+    assert _wall_time_s(pipe, results) == 10.0 + 5.0 + 11.0
+    results["finetune"]["wall_time_s"] = 20.0
+    assert _wall_time_s(pipe, results) == 10.0 + 5.0 + 20.0
+
+
 def test_lanes_run_side_by_side_and_keep_their_order(tmp_path, monkeypatch):
     """Steps of one lane run in order, lanes overlap in time, children get a share of the cores (all of them once
     the other lane has ended), a failed step fails the call only after the other lane has finished, and finished

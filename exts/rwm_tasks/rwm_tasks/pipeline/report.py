@@ -127,12 +127,11 @@ def _trained_lambdas(pipeline, results: dict) -> str:
 
 
 def _wall_time_s(pipeline, results: dict) -> float:
-    """The steps' wall times, the penalised offline phases and the finetune (run side by side) counted as the
-    longer lane."""
+    """The steps' wall times, each pair of lanes run side by side counted as the longer lane."""
     t = {k: v.get("wall_time_s", 0.0) for k, v in results.items() if isinstance(v, dict)}
-    phases = pipeline.offline_steps()[1:]
-    outside = sum(v for k, v in t.items() if k not in (*phases, "finetune"))
-    return outside + max(sum(t.get(n, 0.0) for n in phases), t.get("finetune", 0.0))
+    lanes = pipeline.side_by_side()
+    outside = sum(v for k, v in t.items() if not any(k in lane for lane in lanes))
+    return outside + max(sum(t.get(n, 0.0) for n in lane) for lane in lanes)
 
 
 def write_pipeline_report(pipeline, results: dict) -> str:

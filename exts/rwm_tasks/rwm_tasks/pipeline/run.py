@@ -235,14 +235,14 @@ class Pipeline:
         results["collect"] = self.step("collect", self.collect)
         results["world_model"] = self.step("world_model", self.world_model)
         results["probe"] = self.step("probe", self.probe)
-        steps = self.offline_steps()
-        # the lambda-0 twin alone on every core, then the penalised phases beside the finetune (about as long)
+        steps, (penalised, finetune) = self.offline_steps(), self.side_by_side()
+        # the lambda-0 twin alone on every core, then the two lanes side by side
         results[steps[0]] = self.step(steps[0], lambda: self.offline(steps[0], 0.0, s.offline_iterations))
         phases = []
-        for name, previous, (share, iterations) in zip(steps[1:], steps, s.offline_phases):  # from the previous policy
+        for name, previous, (share, iterations) in zip(penalised, steps, s.offline_phases):  # from the previous policy
             phases.append((name, lambda n=name, p=previous, sh=share, it=iterations: self.offline(
                 n, choose_penalty(results["probe"]["data_policy"], sh), it, self.path(p, "model.pt"))))
-        results.update(self.lanes(phases, [("finetune", lambda: self.finetune(results["probe"]["finetune_lambda"]))]))
+        results.update(self.lanes(phases, [(finetune[0], lambda: self.finetune(results["probe"]["finetune_lambda"]))]))
         results["evaluate"] = self.step("evaluate", lambda: self.evaluate(results))
         from .report import write_pipeline_report
 
@@ -373,6 +373,10 @@ class Pipeline:
         is ``offline``, the policy that ships."""
         n = len(self.scale.offline_phases)
         return ["offline_lambda0", *[f"offline_phase{k + 1}" for k in range(n - 1)], *(["offline"] if n else [])]
+
+    def side_by_side(self) -> tuple[list[str], list[str]]:
+        """The two lanes that run at once (about as long): the penalised offline phases, and the finetune."""
+        return self.offline_steps()[1:], ["finetune"]
 
     def offline(self, step: str, lam: float, iterations: int, start: str | None = None) -> dict:
         """MOPO-PPO on the frozen model, from a fresh policy or from ``start`` (the penalised phases start from
