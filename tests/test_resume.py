@@ -64,6 +64,18 @@ def test_replay_log_restores_the_ring_exactly(tmp_path):
     assert restored.num_windows > 0 and torch.equal(a.states, ReplayBuffer.sample(restored, 64, b).states)
 
 
+def test_a_stage_state_that_is_not_one_is_a_user_error(tmp_path):
+    from rwm_tasks.launch import UserError
+    from rwm_tasks.training.stage_state import read_state
+
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(UserError, match="cut.pt' cannot be read"):
+        read_state(str(tmp_path / "cut.pt"))
+    torch.save({"iteration": 3}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="is not an rwm_tasks stage state"):
+        read_state(str(tmp_path / "other.pt"))
+
+
 def test_put_rows_refuses_overlapping_rows():
     buffer = ReplayBuffer("go2", num_envs=2, capacity_per_env=10, window=3)
     _add_steps(buffer, 4, torch.Generator().manual_seed(0))

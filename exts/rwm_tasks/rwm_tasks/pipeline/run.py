@@ -353,15 +353,13 @@ class Pipeline:
     def train_stage(self, step: str, stage: str, argv: list[str], start: list[str]) -> None:
         """``scripts/train.py --task <stage task> argv`` in ``step``. A run an earlier attempt left (a killed
         pipeline) is continued with ``--resume`` (a finished one is kept); ``start`` only starts a new run."""
-        import torch
-
-        from ..training.stage_state import STATE_FILE
+        from ..training.stage_state import STATE_FILE, read_state
 
         root = self.path(step, "logs", "rsl_rl", experiment_name(self.task(stage)))
         runs = sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, STATE_FILE))) \
             if os.path.isdir(root) else []  # fmt: skip
         if runs:
-            state = torch.load(os.path.join(root, runs[-1], STATE_FILE), map_location="cpu", weights_only=False)
+            state = read_state(os.path.join(root, runs[-1], STATE_FILE))
             if state["iteration"] >= state["end_iteration"]:
                 print(f"[pipeline] {step}: run {runs[-1]} finished before", flush=True)
                 return

@@ -92,6 +92,17 @@ def _checkpoint_iteration(path: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def read_state(path: str) -> dict:
+    """A saved stage state; a :class:`UserError` when ``path`` is unreadable or not one."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001  (any unreadable file is the same user error)
+        raise UserError(f"stage state '{path}' cannot be read ({type(err).__name__}: {err})") from err
+    if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
+        raise UserError(f"'{path}' is not an rwm_tasks stage state")
+    return saved
+
+
 class StageState:
     """The saved state of one stage run in ``run_dir``; ``saved`` is the loaded state of a resumed run.
 
@@ -122,12 +133,7 @@ class StageState:
         if not os.path.isfile(path):
             print(f"[rwm_tasks] {stage}: no {STATE_FILE} in {run_dir}: resuming the policy only")
             return cls(stage, run_dir, resuming=True)
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:  # noqa: BLE001  (any unreadable file is the same user error)
-            raise UserError(f"stage state '{path}' cannot be read ({type(err).__name__}: {err})") from err
-        if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
-            raise UserError(f"'{path}' is not an rwm_tasks stage state")
+        saved = read_state(path)
         if saved["stage"] != stage:
             raise UserError(f"'{run_dir}' is a {saved['stage']} run, not a {stage} run")
         return cls(stage, run_dir, saved)
