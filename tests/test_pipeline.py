@@ -43,6 +43,22 @@ def test_ppo_transitions_for_the_same_gain_are_read_off_the_curve():
     assert _ppo_transitions_after(curve, 60) is None and _ppo_transitions_after(curve, 5) is None
 
 
+def test_ppo_transitions_for_the_same_gain_are_read_where_the_evaluation_puts_ppo_there():
+    from rwm_tasks.pipeline.report import PPO_TRIES, ppo_reaching
+
+    curve = [{"iteration": i, "tracking_score": s, "real_transitions": (i + 1) * 100}
+             for i, s in zip((0, 10, 20, 30, 40), (0.5, 0.85, 0.8, 0.9, 0.95))]  # fmt: skip
+    evaluated = {10: 0.78, 30: 0.83, 40: 0.9}  # the curve reads higher than the evaluation
+    assert ppo_reaching(curve, 0, 0.82, lambda r: evaluated[r["iteration"]]) == (3000, [(10, 0.78), (30, 0.83)])
+    transitions, tried = ppo_reaching(curve, 0, 0.82, lambda r: 0.5)  # none tried gets there
+    assert transitions is None and len(tried) == min(3, PPO_TRIES)
+    assert ppo_reaching(curve, 5, 0.82, None) == (None, [])  # no curve row at the start
+    from rwm_tasks.pipeline.report import _ppo_transitions_after
+
+    assert _ppo_transitions_after(curve, 0, tried) == 4000  # all tried, none there: all PPO used is the bound
+    assert _ppo_transitions_after(curve, 0, [(20, 0.5)] * PPO_TRIES) == 2000  # out of tries: up to the last tried
+
+
 def test_data_policy_is_the_earliest_checkpoint_the_evaluation_puts_in_the_band():
     curve = [{"iteration": i, "tracking_score": s, "checkpoint": f"model_{i}.pt", "real_transitions": i}
              for i, s in zip((0, 10, 20, 30, 40), (0.1, 0.52, 0.7, 0.75, 0.8))]  # fmt: skip

@@ -31,10 +31,34 @@ def ppo_transitions_for(curve: list[dict], start_iteration: int | None, score: f
     return reached["real_transitions"] - start["real_transitions"]
 
 
-def _ppo_transitions_after(curve: list[dict], start_iteration: int | None) -> int | None:
-    """Real transitions model-free PPO used from ``start_iteration`` to its last checkpoint."""
+PPO_TRIES = 6
+"""PPO checkpoints re-scored with the evaluation's protocol when finding where PPO reached a score."""
+
+
+def ppo_reaching(curve: list[dict], start_iteration: int | None, target: float, score) -> tuple[int | None, list]:
+    """Real transitions model-free PPO used from ``start_iteration`` to its first checkpoint that ``score(row)``
+    (the evaluation's envs and seconds, as the policy compared with it was scored) puts at or above ``target``;
+    None if none of the tried ones does. Tried: the first :data:`PPO_TRIES` later rows the curve puts there (its
+    shorter scoring reads higher). Returns the transitions and the (iteration, score) pairs tried."""
     start = next((r for r in curve if r["iteration"] == start_iteration), None)
-    return curve[-1]["real_transitions"] - start["real_transitions"] if start and curve[-1] is not start else None
+    if start is None:
+        return None, []
+    tried = []
+    for row in [r for r in curve if r["iteration"] > start_iteration and r["tracking_score"] >= target][:PPO_TRIES]:
+        tried.append((row["iteration"], score(row)))
+        if tried[-1][1] >= target:
+            return row["real_transitions"] - start["real_transitions"], tried
+    return None, tried
+
+
+def _ppo_transitions_after(curve: list[dict], start_iteration: int | None, tried: list | None = None) -> int | None:
+    """Real transitions model-free PPO used from ``start_iteration`` to its last checkpoint, or to the last one
+    :func:`ppo_reaching` tried when it ran out of tries (a bound on what PPO needs when none got there)."""
+    start = next((r for r in curve if r["iteration"] == start_iteration), None)
+    end = curve[-1] if curve else None
+    if tried and len(tried) >= PPO_TRIES:
+        end = next((r for r in curve if r["iteration"] == tried[-1][0]), None)
+    return end["real_transitions"] - start["real_transitions"] if start and end and end is not start else None
 
 
 def _versions() -> dict:
@@ -147,9 +171,10 @@ def write_pipeline_report(pipeline, results: dict) -> str:
     rows["finetune"]["real_transitions"] = finetune_curve[-1]["real_transitions"] if finetune_curve else None
     start = data.get("iteration")
     # model-free PPO from the same start (the data policy is an Init checkpoint): transitions to the same score
-    ppo_needed = ppo_transitions_for(curve, start, rows["finetune"]["tracking_score"])
+    same_gain = ev.get("ppo_same_gain") or {}
+    ppo_needed = same_gain.get("real_transitions")
     mbpo_used = rows["finetune"]["real_transitions"]
-    ppo_at_least = ppo_needed or _ppo_transitions_after(curve, start)  # PPO never got there: all it used is a bound
+    ppo_at_least = ppo_needed or _ppo_transitions_after(curve, start, same_gain.get("tried"))  # PPO not there: a bound
     gained = rows["finetune"]["tracking_score"] > rows["data_policy"]["tracking_score"]  # else no gain to compare
     finetune_to_080 = next((r["real_transitions"] for r in finetune_curve if r["tracking_score"] >= 0.8), None)
     final = ("offline", "offline_lambda0", "finetune")
@@ -161,6 +186,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "finetune_reaches_0.80": rows["finetune"]["tracking_score"] >= 0.8,
         "finetune_real_transitions": mbpo_used,
         "ppo_real_transitions_same_gain": ppo_needed,
+        "ppo_checkpoints_evaluated": same_gain.get("tried"),
         "same_gain_to_score": rows["finetune"]["tracking_score"],
         "ppo_not_there_after": None if ppo_needed else ppo_at_least,
         "finetune_uses_at_most_a_fifth": (gained and mbpo_used is not None and ppo_at_least is not None

@@ -288,11 +288,13 @@ class Pipeline:
         return {"source": source, "tried": tried, "iteration": chosen["iteration"] if chosen else None,
                 "real_transitions": chosen["real_transitions"] if chosen else None, "score": scores[source]}  # fmt: skip
 
-    def score(self, folder: str) -> dict:
+    def score(self, folder: str, checkpoint: str | None = None) -> dict:
+        """The evaluation of ``folder``'s policy (or of ``checkpoint``), written into ``folder``."""
         from ..evaluation.harness import evaluate_policy
 
-        s = self.scale
-        result = evaluate_policy(self.task("Play"), self.path(folder, "model.pt"), sim=self.sim, num_envs=s.eval_envs,
+        s, checkpoint = self.scale, checkpoint or self.path(folder, "model.pt")
+        os.makedirs(self.path(folder), exist_ok=True)
+        result = evaluate_policy(self.task("Play"), checkpoint, sim=self.sim, num_envs=s.eval_envs,
                                  seconds=s.eval_seconds, seed=self.seed, out_dir=self.path(folder), overwrite=True,
                                  quiet=True)  # fmt: skip
         print(f"[pipeline] {folder}: tracking score {result['tracking_score']:.3f}, falls/env-min "
@@ -405,6 +407,7 @@ class Pipeline:
     def evaluate(self, results: dict) -> dict:
         from ..evaluation.report import plot_learning_curve, score_run
         from ..training.imagination_probe import probe_imagination
+        from .report import ppo_reaching
 
         s, out = self.scale, {}
         if results["init"].get("checkpoint"):
@@ -418,6 +421,11 @@ class Pipeline:
                          "imagined_uncertainty": imagined["uncertainty"]}  # fmt: skip
             if name in s.isaaclab_check:
                 out[name]["isaaclab"] = self.isaaclab_score(name)
+        # model-free PPO from the same start to the finetune's score, both scored alike
+        ppo_score = lambda row: self.score(os.path.join("init", "same_gain"), row["checkpoint"])["tracking_score"]  # noqa: E731
+        ppo, tried = ppo_reaching(results["init"].get("curve") or [], results["data_policy"].get("iteration"),
+                                  out["finetune"]["tracking_score"], ppo_score)  # fmt: skip
+        out["ppo_same_gain"] = {"real_transitions": ppo, "tried": tried}
         rows = score_run(results["finetune"]["run_dir"], sim=self.sim, num_envs=s.curve_envs, seconds=s.curve_seconds,
                          seed=self.seed)  # fmt: skip
         plot_learning_curve(rows, f"{self.robot} Finetune (MBPO-PPO), {self.sim}", self.path("finetune", "learning_curve.png"))
