@@ -88,8 +88,8 @@ SCALES = {
 
 DATA_POLICY_BAND = (0.5, 0.6)
 """The data policy is the earliest Init checkpoint whose evaluated score lies in this band (RWM-U: a mediocre
-data policy). The upper bound: on Go2 the offline policy scored 0.640 and 0.816 from data policies of 0.473 and
-0.574, but 0.662 from one of 0.705."""
+data policy). The upper bound: on Go2 the offline policy scored 0.640, 0.602 and 0.816 from data policies of
+0.473, 0.550 and 0.574, but 0.662 from one of 0.705."""
 DATA_POLICY_TRIES = 6
 """Checkpoints the curve puts at or above the band's floor that are re-scored with the evaluation's envs and
 seconds. The curve's shorter scoring reads higher: the Go2 run whose curve gave 0.521 at iteration 400 scored
