@@ -304,6 +304,7 @@ def test_pipeline_continues_a_killed_training_step(tmp_path):
     """The pipeline reruns a stage step with --resume of the run an earlier attempt left, keeps a finished
     one, and starts a new run (with the start-only arguments) otherwise."""
     from rwm_tasks.pipeline.run import Pipeline
+    from rwm_tasks.training.stage_state import STATE_FORMAT
 
     pipeline = Pipeline("go2", str(tmp_path / "out"), scale="smoke")
     calls = []
@@ -313,11 +314,12 @@ def test_pipeline_continues_a_killed_training_step(tmp_path):
     root = tmp_path / "out" / "finetune" / "logs" / "rsl_rl" / "rwm_go2_finetune"
     for name, iteration in (("2026-01-01_00-00-00", 5), ("2026-01-02_00-00-00", 3)):
         (root / name).mkdir(parents=True)
-        torch.save({"iteration": iteration, "end_iteration": 9}, root / name / "stage_state.pt")
+        torch.save({"format": STATE_FORMAT, "iteration": iteration, "end_iteration": 9}, root / name / "stage_state.pt")
     (root / "2026-01-03_00-00-00").mkdir()  # killed before its first checkpoint: nothing to continue
     pipeline.train_stage("finetune", "Finetune", ["--seed", "0"], ["--checkpoint", "policy.pt"])
     assert calls[-1][-5:] == ["--seed", "0", "--resume", "--load_run", "2026-01-02_00-00-00"]
-    torch.save({"iteration": 9, "end_iteration": 9}, root / "2026-01-02_00-00-00" / "stage_state.pt")
+    finished = {"format": STATE_FORMAT, "iteration": 9, "end_iteration": 9}
+    torch.save(finished, root / "2026-01-02_00-00-00" / "stage_state.pt")
     pipeline.train_stage("finetune", "Finetune", ["--seed", "0"], ["--checkpoint", "policy.pt"])
     assert len(calls) == 2
 
