@@ -20,17 +20,6 @@ POLICIES = (
 )
 
 
-def ppo_transitions_for(curve: list[dict], start_iteration: int | None, score: float) -> int | None:
-    """Real transitions model-free PPO used from ``start_iteration`` to its first checkpoint scoring ``score``."""
-    if start_iteration is None:
-        return None
-    start = next((r for r in curve if r["iteration"] == start_iteration), None)
-    reached = next((r for r in curve if r["iteration"] > start_iteration and r["tracking_score"] >= score), None)
-    if start is None or reached is None:
-        return None
-    return reached["real_transitions"] - start["real_transitions"]
-
-
 PPO_TRIES = 6
 """PPO checkpoints re-scored with the evaluation's protocol when finding where PPO reached a score."""
 
@@ -49,6 +38,12 @@ def ppo_reaching(curve: list[dict], start_iteration: int | None, target: float, 
         if tried[-1][1] >= target:
             return row["real_transitions"] - start["real_transitions"], tried
     return None, tried
+
+
+def ppo_transitions_for(curve: list[dict], start_iteration: int | None, score: float) -> int | None:
+    """Real transitions model-free PPO used from ``start_iteration`` to its first checkpoint the curve itself puts
+    at ``score`` or above (to compare with another curve)."""
+    return ppo_reaching(curve, start_iteration, score, lambda row: row["tracking_score"])[0]
 
 
 def _ppo_transitions_after(curve: list[dict], start_iteration: int | None, tried: list | None = None) -> int | None:
