@@ -78,12 +78,13 @@ def test_wall_time_counts_the_side_by_side_lanes_as_the_longer(tmp_path):
 
     pipe = Pipeline("go2", str(tmp_path / "p"), scale="smoke")
     penalised, finetune = pipe.side_by_side()
-    assert penalised == ["offline_phase1", "offline"] and finetune == ["finetune"]
+    assert penalised == ["offline_phase1", "offline"] and finetune == ["finetune", "uncertainty"]
     results = {"init": {"wall_time_s": 10.0}, "offline_lambda0": {"wall_time_s": 5.0}, "offline_phase1": {"wall_time_s": 7.0},
-               "offline": {"wall_time_s": 4.0}, "finetune": {"wall_time_s": 9.0}, "probe": {"lambda": 1.0}}  # fmt: skip
+               "offline": {"wall_time_s": 4.0}, "finetune": {"wall_time_s": 9.0}, "uncertainty": {"wall_time_s": 1.0},
+               "probe": {"lambda": 1.0}}  # fmt: skip
     assert _wall_time_s(pipe, results) == 10.0 + 5.0 + 11.0
     results["finetune"]["wall_time_s"] = 20.0
-    assert _wall_time_s(pipe, results) == 10.0 + 5.0 + 20.0
+    assert _wall_time_s(pipe, results) == 10.0 + 5.0 + 21.0
 
 
 def test_lanes_run_side_by_side_and_keep_their_order(tmp_path, monkeypatch):
@@ -165,6 +166,11 @@ def _check_results(out: Path):
     assert "MOPO-PPO offline, lambda = 0" in text and "rel. L1 at step 8" in text
     assert report["invocation_wall_time_s"] > 0 and "this invocation, start to report" in text
     assert (out / "scores.png").stat().st_size > 5000
+    shift = report["uncertainty"]  # the world model on fresh data of the data policy and on the lambda-0 twin's
+    assert shift["shift_policy"] == "offline_lambda0" and 0.0 <= shift["ood"]["auroc"] <= 1.0
+    for name in ("data_policy", "offline_lambda0"):
+        assert len(read_npz(out / "uncertainty" / f"{name}.npz")) == 4 * 120
+    assert 0.0 <= shift["calibration"]["per_head"]["all"] <= 1.0 and "AUROC" in text
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """The RWM / RWM-U pipeline: ``python scripts/pipeline.py --robot go2 --out runs/go2 --scale full``.
 
 PPO -> a mediocre data policy -> real data -> world model -> offline MOPO-PPO (chosen lambda and lambda 0)
-and MBPO-PPO finetuning -> every policy scored in real physics -> report.md. Re-running the same command
+and MBPO-PPO finetuning -> the model's uncertainty on the lambda-0 policy's real data -> every policy scored in
+real physics -> report.md. Re-running the same command
 continues an interrupted pipeline (finished steps are skipped).
 """
 

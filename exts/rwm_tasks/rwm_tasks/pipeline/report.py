@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -10,6 +9,7 @@ import time
 
 from ..world_model.files import save_figure
 from ..world_model.files import atomic_write, write_json
+from .shift import shift_lines
 
 POLICIES = (
     ("init", "model-free PPO (Init, last checkpoint)"),
@@ -105,17 +105,8 @@ def _bar_chart(rows: dict, path: str) -> None:
     save_figure(fig, path)
 
 
-def _calibration(pipeline) -> dict:
-    """The world-model evaluation's calibration figures (share of one-step errors within +-1 predicted std)."""
-    path = pipeline.path("world_model", "eval", "report.json")
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as f:
-        return json.load(f).get("calibration", {})
-
-
-def _uncertainty_lines(corr: dict, calibration: dict) -> list[str]:
-    """Uncertainty against error per window (normalised and raw units, 95 % intervals) and calibration."""
+def _correlation_lines(corr: dict) -> list[str]:
+    """Uncertainty against error per window (normalised and raw units, 95 % intervals)."""
     lines = []
     for unit in ("normalised", "raw"):
         c = corr.get(unit)
@@ -123,10 +114,6 @@ def _uncertainty_lines(corr: dict, calibration: dict) -> list[str]:
             ci = lambda k: f"[{c[k][0]:.2f}, {c[k][1]:.2f}]" if c.get(k) else ""  # noqa: E731
             lines.append(f"- u against error per window ({unit} units, {c['n']} windows): Pearson {c['pearson']:.3f} "
                          f"{ci('pearson_ci')}, Spearman {c['spearman']:.3f} {ci('spearman_ci')}")  # fmt: skip
-    for kind in ("per_head", "ensemble"):
-        if calibration.get(kind):
-            lines.append(f"- calibration ({kind.replace('_', ' ')}): share of one-step errors within +-1 predicted std "
-                         f"{calibration[kind]['all']:.3f} (0.683 for a calibrated Gaussian)")  # fmt: skip
     return lines
 
 
@@ -190,6 +177,7 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "ppo_real_transitions_to_0.80": ppo_transitions_for(curve, start, 0.8),
         "imagined_over_real_return": agreement,
         "imagined_within_20_percent": {n: (a is not None and abs(a - 1.0) <= 0.2) for n, a in agreement.items()},
+        "uncertainty_shift_auroc": results["uncertainty"]["ood"]["auroc"],
         "wall_time_min": round(_wall_time_s(pipeline, results) / 60, 1),
     }
     elapsed = time.time() - pipeline.started
@@ -231,7 +219,8 @@ def write_pipeline_report(pipeline, results: dict) -> str:
         "|---|" + "---|" * len(wm.get("horizons", [])),
         *[f"| {name} | " + " | ".join(f"{v:.3f}" for v in e.get("all", [])) + " |" for name, e in errors.items()],
         "",
-        *_uncertainty_lines(corr, _calibration(pipeline)),
+        *_correlation_lines(corr),
+        *shift_lines(results["uncertainty"]),
         _lambda_line(results["probe"]) + " " + _trained_lambdas(pipeline, results),
         "",
         "## Wall time per step",
@@ -245,7 +234,8 @@ def write_pipeline_report(pipeline, results: dict) -> str:
     ]
     text = "\n".join(lines) + "\n"
     atomic_write(pipeline.path("report.md"), lambda f: f.write(text.encode()))
-    report = {"policies": rows, "targets": targets, "world_model": wm, "probe": results["probe"],
+    report = {"policies": rows, "targets": targets, "world_model": wm, "uncertainty": results["uncertainty"],
+              "probe": results["probe"],
               "wall_time_s": {k: v.get("wall_time_s") for k, v in results.items() if isinstance(v, dict)},
               "invocation_wall_time_s": round(elapsed, 1)}  # fmt: skip
     write_json(pipeline.path("report.json"), report)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from ..launch import find_checkpoint
 from ..tasks import experiment_name, robot_task
 from ..world_model.files import copy_file, write_json
+from .shift import uncertainty_shift
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 SCRIPTS = os.path.join(REPO, "scripts")
@@ -242,7 +243,8 @@ class Pipeline:
         for name, previous, (share, iterations) in zip(penalised, steps, s.offline_phases):  # from the previous policy
             phases.append((name, lambda n=name, p=previous, sh=share, it=iterations: self.offline(
                 n, choose_penalty(results["probe"]["data_policy"], sh), it, self.path(p, "model.pt"))))
-        results.update(self.lanes(phases, [(finetune[0], lambda: self.finetune(results["probe"]["finetune_lambda"]))]))
+        results.update(self.lanes(phases, [(finetune[0], lambda: self.finetune(results["probe"]["finetune_lambda"])),
+                                           (finetune[1], lambda: uncertainty_shift(self))]))
         results["evaluate"] = self.step("evaluate", lambda: self.evaluate(results))
         from .report import write_pipeline_report
 
@@ -375,8 +377,9 @@ class Pipeline:
         return ["offline_lambda0", *[f"offline_phase{k + 1}" for k in range(n - 1)], *(["offline"] if n else [])]
 
     def side_by_side(self) -> tuple[list[str], list[str]]:
-        """The two lanes that run at once (about as long): the penalised offline phases, and the finetune."""
-        return self.offline_steps()[1:], ["finetune"]
+        """The two lanes that run at once: the penalised offline phases, and the finetune followed by the
+        uncertainty measurement (:mod:`.shift`; the lambda-0 twin it needs is done by then)."""
+        return self.offline_steps()[1:], ["finetune", "uncertainty"]
 
     def offline(self, step: str, lam: float, iterations: int, start: str | None = None) -> dict:
         """MOPO-PPO on the frozen model, from a fresh policy or from ``start`` (the penalised phases start from
