@@ -325,15 +325,19 @@ class Pipeline:
             self.run("world_model", [script, "train", "--data", data, "--eval-data", heldout, "--out", run,
                                      "--time-budget", str(s.world_model_seconds), "--seed", str(self.seed), *resume])  # fmt: skip
         copy_file(os.path.join(run, "best.pt"), self.path("world_model.pt"))
-        evaluation = self.path("world_model", "eval")
-        self.run("world_model", [script, "eval", "--checkpoint", self.path("world_model.pt"), "--data", heldout,
-                                 "--out", evaluation, "--horizons", "1", "8", "32",
-                                 "--corr-steps", str(min(200, s.collect_steps - 40))])  # fmt: skip
-        with open(os.path.join(evaluation, "report.json")) as f:
-            report = json.load(f)
+        report = self.evaluate_world_model("world_model", heldout)
         with open(os.path.join(run, "summary.json")) as f:
             summary = json.load(f)
         return {"checkpoint": self.path("world_model.pt"), "summary": summary, "eval": _small(report)}
+
+    def evaluate_world_model(self, step: str, data: str, *extra: str) -> dict:
+        """``scripts/world_model.py eval`` of the pipeline's world model on ``data`` into ``<step>/eval``."""
+        out = self.path(step, "eval")
+        self.run(step, [os.path.join(SCRIPTS, "world_model.py"), "eval", "--checkpoint", self.path("world_model.pt"),
+                        "--data", data, "--out", out, "--horizons", "1", "8", "32",
+                        "--corr-steps", str(min(200, self.scale.collect_steps - 40)), *extra])  # fmt: skip
+        with open(os.path.join(out, "report.json")) as f:
+            return json.load(f)
 
     def probe(self) -> dict:
         from ..training.imagination_probe import choose_penalty, probe_imagination

@@ -9,9 +9,6 @@ std scale was not fitted on (the world model step fits it on its held-out set an
 
 from __future__ import annotations
 
-import json
-import os
-
 SHIFT_POLICY = "offline_lambda0"
 """The policy whose real data is the shifted set."""
 
@@ -19,7 +16,6 @@ SHIFT_POLICY = "offline_lambda0"
 def uncertainty_shift(pipeline) -> dict:
     """Collect the two datasets (heldout-sized, seed + 2) and evaluate the world model on them."""
     from ..training.collect import collect_dataset
-    from .run import SCRIPTS
 
     s, data = pipeline.scale, {}
     for name in ("data_policy", SHIFT_POLICY):
@@ -27,13 +23,8 @@ def uncertainty_shift(pipeline) -> dict:
         collect_dataset(pipeline.task("Init"), pipeline.path(name, "model.pt"), data[name], sim=pipeline.sim,
                         num_envs=s.heldout_envs, steps=s.collect_steps, seed=pipeline.seed + 2,
                         action_noise=s.collect_action_noise)  # fmt: skip
-    evaluation = pipeline.path("uncertainty", "eval")
-    pipeline.run("uncertainty", [os.path.join(SCRIPTS, "world_model.py"), "eval", "--checkpoint",
-                                 pipeline.path("world_model.pt"), "--data", data["data_policy"], "--ood-data",
-                                 data[SHIFT_POLICY], "--out", evaluation, "--horizons", "1", "8", "32",
-                                 "--corr-steps", str(min(200, s.collect_steps - 40)), "--no-plots"])  # fmt: skip
-    with open(os.path.join(evaluation, "report.json")) as f:
-        report = json.load(f)
+    report = pipeline.evaluate_world_model("uncertainty", data["data_policy"], "--ood-data", data[SHIFT_POLICY],
+                                           "--no-plots")  # fmt: skip
     ood = {k: v for k, v in report["ood"].items() if not isinstance(v, list)}
     correlation = {k: v for k, v in report["correlation"].items() if not isinstance(v, list)}
     return {"shift_policy": SHIFT_POLICY, "ood": ood, "calibration": report["calibration"],
