@@ -2,8 +2,8 @@
 
 PPO -> a mediocre data policy -> real data -> world model -> offline MOPO-PPO (chosen lambda and lambda 0)
 and MBPO-PPO finetuning -> the model's uncertainty on the lambda-0 policy's real data -> every policy scored in
-real physics -> report.md. Re-running the same command
-continues an interrupted pipeline (finished steps are skipped).
+real physics -> report.md. Re-running the same command continues an interrupted pipeline (finished steps are
+skipped).
 """
 
 from __future__ import annotations
