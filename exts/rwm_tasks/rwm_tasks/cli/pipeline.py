@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--robot", required=True, choices=sorted(ROBOTS.values()), help="Robot.")
     parser.add_argument("--out", required=True, help="Output folder (re-run with the same folder to continue).")
     parser.add_argument("--scale", choices=sorted(SCALES), default="full",
-                        help="smoke: minutes, for tests; quick: ~30 min; full: the shipped results (~1 h 27 min on 2 cores).")
+                        help="smoke: minutes, for tests; quick: ~30 min; full: the shipped results (1 h 28 min to 1 h 34 min on 2 cores).")
     parser.add_argument("--sim", choices=("mujoco",), default="mujoco", help="Physics executor of the real env.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of every step.")
     parser.add_argument("--init", default=None,
