@@ -17,20 +17,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "exts" / "rwm_tasks
 from rwm_tasks.world_model.checkpoint import load_checkpoint  # noqa: E402
 from rwm_tasks.world_model.data import load_dataset  # noqa: E402
 from rwm_tasks.world_model.uncertainty import (  # noqa: E402
-    GAUSS_MEDIAN_ABS, calibration, fit_std_scale, one_step_predictions, strided_windows)
+    GAUSS_MEDIAN_ABS, calibration, fit_std_scale, one_step_predictions, strided_windows, within_std_share)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 HISTORY = 32
 torch.set_num_threads(2)
-model = load_checkpoint(sys.argv[1], "anymal_d").model
-layout = load_checkpoint(sys.argv[1], "anymal_d").layout
+checkpoint = load_checkpoint(sys.argv[1], "anymal_d")
+model, layout = checkpoint.model, checkpoint.layout
 model.eval()
 part0 = load_dataset(DATA / "anymal_d_flat_rollout_part0.csv", layout, None, True, min_window=HISTORY + 1)
 part1 = load_dataset(DATA / "anymal_d_flat_rollout_part1.csv", layout, None, True, min_window=HISTORY + 1)
 held_out = part0.split(0.1)[1]
 first, second = held_out.split(0.5)
 windows = lambda d: strided_windows([d], HISTORY, 1, 1)[0]  # noqa: E731
-groups = {"all": slice(None), **layout.state_slices}
 shares = lambda d: " ".join(f"{g} {v:.2f}" for g, v in d.items())  # noqa: E731
 
 print(f"1. std scale refitted on {len(windows(first))} held-out windows (first half)")
@@ -49,7 +48,6 @@ for k in (0, 3, 10, 30, 100, 1e5):
     line = []
     for n, (mean, _, true) in sets.items():
         s = widened[n] * scale
-        inside = ((mean - true).abs() <= s).float()
         nll = (((mean - true) / s).square() / 2 + s.log()).mean()
-        line.append(f"{n}: {shares({g: float(inside[..., sl].mean()) for g, sl in groups.items()})}, NLL {float(nll):.3f}")
+        line.append(f"{n}: {shares(within_std_share(mean, s, true, layout.state_slices))}, NLL {float(nll):.3f}")
     print(f"  k={k:g} per head  " + "\n         ".join(line))
